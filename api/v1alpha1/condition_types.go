@@ -1,0 +1,49 @@
+package v1alpha1
+
+import "time"
+
+// DefaultInterval is the drift-check interval when spec.interval is unset.
+const DefaultInterval = 10 * time.Minute
+
+// Condition types, as kstatus (and so Helm --wait, Flux and kpt) reads them.
+const (
+	// ConditionReady is True when the remote webhook matches the spec.
+	ConditionReady = "Ready"
+	// ConditionReconciling is True while work is in progress or a transient
+	// error is being retried.
+	ConditionReconciling = "Reconciling"
+	// ConditionStalled is True when progress needs the user to act.
+	ConditionStalled = "Stalled"
+)
+
+// Reasons of the conditions. Each says what the user can do in the README.
+const (
+	// ReasonSucceeded: the remote webhook matches the spec.
+	ReasonSucceeded = "Succeeded"
+	// ReasonProgressing: a create, update or replacement is under way.
+	ReasonProgressing = "Progressing"
+	// ReasonDeleting: the remote webhook is being deleted.
+	ReasonDeleting = "Deleting"
+
+	// ReasonAPIUnavailable: the Bitrise API answered 429 or 5xx, or could not
+	// be reached; retried with backoff.
+	ReasonAPIUnavailable = "APIUnavailable"
+
+	// ReasonSecretNotFound: the Secret named by secretRef does not exist.
+	ReasonSecretNotFound = "SecretNotFound"
+	// ReasonInvalidSecret: the Secret holds neither key, or its headers do
+	// not parse, or name a header also defined inline.
+	ReasonInvalidSecret = "InvalidSecret"
+	// ReasonCredentialsNotFound: no API token could be read.
+	ReasonCredentialsNotFound = "CredentialsNotFound"
+	// ReasonAuthenticationFailed: Bitrise answered 401 or 403 to the token.
+	ReasonAuthenticationFailed = "AuthenticationFailed"
+	// ReasonAppNotFound: Bitrise answered 404 for the app.
+	ReasonAppNotFound = "AppNotFound"
+	// ReasonInvalidRequest: Bitrise rejected the webhook with 400.
+	ReasonInvalidRequest = "InvalidRequest"
+	// ReasonAlreadyManaged: another OutgoingWebhook manages the same app and URL.
+	ReasonAlreadyManaged = "AlreadyManaged"
+	// ReasonSuspended: spec.suspend is true.
+	ReasonSuspended = "Suspended"
+)

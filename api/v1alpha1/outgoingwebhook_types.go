@@ -1,0 +1,249 @@
+package v1alpha1
+
+import (
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+)
+
+// Event is a kind of Bitrise event that triggers a delivery.
+// +kubebuilder:validation:Enum=all;build;pipeline
+type Event string
+
+const (
+	// EventAll delivers every event Bitrise sends; it cannot be combined with others.
+	EventAll Event = "all"
+	// EventBuild delivers build events (triggered, finished).
+	EventBuild Event = "build"
+	// EventPipeline delivers pipeline events.
+	EventPipeline Event = "pipeline"
+)
+
+// DeletionPolicy says what happens to the remote webhook when the resource is deleted.
+// +kubebuilder:validation:Enum=Delete;Orphan
+type DeletionPolicy string
+
+const (
+	// DeletionPolicyDelete deletes the remote webhook on Bitrise.
+	DeletionPolicyDelete DeletionPolicy = "Delete"
+	// DeletionPolicyOrphan leaves the remote webhook on Bitrise untouched.
+	DeletionPolicyOrphan DeletionPolicy = "Orphan"
+)
+
+const (
+	// ReconcileRequestedAtAnnotation asks for an immediate reconcile, drift
+	// check included, whenever its value changes (Flux's requestedAt convention).
+	ReconcileRequestedAtAnnotation = "webhooks.bitrise.io/reconcile-requested-at"
+
+	// CreatePendingAnnotation is set, before the remote create is sent, to the
+	// time the create started. While it is set and status.slug is empty, the
+	// outcome of that create is unknown and is resolved by listing the app's
+	// webhooks before any new create (Crossplane's create-pending marker).
+	CreatePendingAnnotation = "webhooks.bitrise.io/create-pending"
+
+	// Finalizer guards the remote webhook: it is removed once the remote
+	// webhook is deleted (or orphaned by policy).
+	Finalizer = "webhooks.bitrise.io/finalizer"
+
+	// SecretKeyWebhookSecret is the key of the referenced Secret holding the
+	// webhook secret.
+	SecretKeyWebhookSecret = "secret"
+	// SecretKeyHeaders is the key of the referenced Secret holding a YAML or
+	// JSON map of header name to header value.
+	SecretKeyHeaders = "headers"
+	// DefaultCredentialsKey is the default key of the credentials Secret.
+	DefaultCredentialsKey = "token"
+)
+
+// SecretReference names a Secret in the namespace of the OutgoingWebhook.
+type SecretReference struct {
+	// Name of a Secret in the same namespace. Its key `secret` holds the
+	// webhook secret Bitrise signs deliveries with; its key `headers` holds a
+	// YAML or JSON map of header name to value, for headers whose values are
+	// sensitive. At least one of the two keys must be present. No other key
+	// of the Secret is ever read.
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=253
+	// +required
+	Name string `json:"name"`
+}
+
+// CredentialsReference names a key of a Secret holding a Bitrise API token.
+type CredentialsReference struct {
+	// Name of a Secret in the same namespace holding a Bitrise API token
+	// (a Workspace API token or a personal access token with the Admin or
+	// Owner role on the app).
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=253
+	// +required
+	Name string `json:"name"`
+
+	// Key of the Secret holding the token.
+	// +kubebuilder:default=token
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=253
+	// +optional
+	Key string `json:"key,omitempty"`
+}
+
+// OutgoingWebhookSpec is the desired outgoing webhook of a Bitrise app.
+type OutgoingWebhookSpec struct {
+	// AppSlug is the slug of the Bitrise app the webhook belongs to.
+	// It cannot be changed once set: create a new resource instead.
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=128
+	// +kubebuilder:validation:Pattern=`^[A-Za-z0-9_-]+$`
+	// +kubebuilder:validation:XValidation:rule="self == oldSelf",message="appSlug is immutable: create a new OutgoingWebhook for another app"
+	// +required
+	AppSlug string `json:"appSlug"`
+
+	// URL is where Bitrise delivers the events: an absolute https:// URL.
+	// +kubebuilder:validation:MinLength=9
+	// +kubebuilder:validation:MaxLength=2048
+	// +kubebuilder:validation:XValidation:rule="isURL(self) && url(self).getScheme() == 'https' && url(self).getHostname() != ''",message="url must be an absolute https:// URL, such as https://hooks.example.com/bitrise"
+	// +required
+	URL string `json:"url"`
+
+	// Events are the kinds of events delivered: `all`, or any of `build` and
+	// `pipeline`. `all` cannot be combined with other events.
+	// +kubebuilder:validation:MinItems=1
+	// +kubebuilder:validation:MaxItems=3
+	// +listType=set
+	// +kubebuilder:validation:XValidation:rule="!('all' in self) || size(self) == 1",message="events: 'all' cannot be combined with other events"
+	// +required
+	Events []Event `json:"events"`
+
+	// Headers are plain, non-secret HTTP headers Bitrise adds to every
+	// delivery. Put sensitive header values in the Secret named by
+	// secretRef (key `headers`) instead. A header may not be defined both
+	// here and in the Secret.
+	// +kubebuilder:validation:MaxProperties=64
+	// +kubebuilder:validation:XValidation:rule="self.all(k, k.matches('^[A-Za-z0-9!#$%&*+.^_|~-]+$'))",message="headers: every name must be a valid HTTP header name (letters, digits and !#$%&*+.^_|~-)"
+	// +optional
+	Headers map[string]string `json:"headers,omitempty"`
+
+	// SecretRef names a Secret in the same namespace holding the webhook
+	// secret (key `secret`) and sensitive headers (key `headers`, a YAML or
+	// JSON map), the layout Flux notification Provider Secrets use.
+	// +optional
+	SecretRef *SecretReference `json:"secretRef,omitempty"`
+
+	// CredentialsRef names a Secret key in the same namespace holding the
+	// Bitrise API token used for this webhook instead of the operator's
+	// default token.
+	// +optional
+	CredentialsRef *CredentialsReference `json:"credentialsRef,omitempty"`
+
+	// Interval is how often the remote webhook is checked for drift and
+	// corrected, such as `10m` or `1h`. At least 5s.
+	// +kubebuilder:default="10m"
+	// +kubebuilder:validation:Type=string
+	// +kubebuilder:validation:Pattern="^([0-9]+(\\.[0-9]+)?(ms|s|m|h))+$"
+	// +kubebuilder:validation:XValidation:rule="duration(self) >= duration('5s')",message="interval must be at least 5s"
+	// +optional
+	Interval metav1.Duration `json:"interval,omitempty"`
+
+	// Suspend stops all calls to the Bitrise API for this resource while
+	// true, deletion included (the finalizer then waits).
+	// +optional
+	Suspend bool `json:"suspend,omitempty"`
+
+	// DeletionPolicy says what happens to the remote webhook when this
+	// resource is deleted: `Delete` (the default) deletes it on Bitrise,
+	// `Orphan` leaves it there.
+	// +kubebuilder:default=Delete
+	// +optional
+	DeletionPolicy DeletionPolicy `json:"deletionPolicy,omitempty"`
+}
+
+// OutgoingWebhookStatus is the observed state of the remote webhook.
+type OutgoingWebhookStatus struct {
+	// ObservedGeneration is the last generation fully handled, with success
+	// or with an error that needs the user. -1 until the first pass.
+	// +optional
+	ObservedGeneration int64 `json:"observedGeneration"`
+
+	// Slug is the identifier Bitrise gave the remote webhook.
+	// +optional
+	Slug string `json:"slug,omitempty"`
+
+	// CreatedAt is when Bitrise created the remote webhook.
+	// +optional
+	CreatedAt *metav1.Time `json:"createdAt,omitempty"`
+
+	// UpdatedAt is when Bitrise last updated the remote webhook.
+	// +optional
+	UpdatedAt *metav1.Time `json:"updatedAt,omitempty"`
+
+	// LastHandledReconcileAt is the value of the
+	// webhooks.bitrise.io/reconcile-requested-at annotation last handled.
+	// +optional
+	LastHandledReconcileAt string `json:"lastHandledReconcileAt,omitempty"`
+
+	// SecretDigest identifies the webhook secret last applied, so that a
+	// change of the secret (which Bitrise never returns) is detected. It is a
+	// salted Argon2id hash (PHC string format), which cannot be turned back
+	// into the secret. Empty when no secret is applied or the secret of an
+	// adopted webhook is unknown.
+	// +optional
+	SecretDigest string `json:"secretDigest,omitempty"`
+
+	// Conditions: Ready, Reconciling and Stalled, as kstatus reads them.
+	// +listType=map
+	// +listMapKey=type
+	// +optional
+	Conditions []metav1.Condition `json:"conditions,omitempty"`
+}
+
+// OutgoingWebhook keeps an outgoing webhook of a Bitrise app in sync with
+// this resource.
+// +kubebuilder:object:root=true
+// +kubebuilder:subresource:status
+// +kubebuilder:resource:shortName=owh,categories=bitrise
+// +kubebuilder:printcolumn:name="App",type=string,JSONPath=`.spec.appSlug`
+// +kubebuilder:printcolumn:name="URL",type=string,JSONPath=`.spec.url`
+// +kubebuilder:printcolumn:name="Slug",type=string,JSONPath=`.status.slug`
+// +kubebuilder:printcolumn:name="Ready",type=string,JSONPath=`.status.conditions[?(@.type=="Ready")].status`
+// +kubebuilder:printcolumn:name="Status",type=string,priority=1,JSONPath=`.status.conditions[?(@.type=="Ready")].message`
+// +kubebuilder:printcolumn:name="Age",type=date,JSONPath=`.metadata.creationTimestamp`
+type OutgoingWebhook struct {
+	metav1.TypeMeta   `json:",inline"`
+	metav1.ObjectMeta `json:"metadata,omitempty"`
+
+	// Spec is the desired webhook.
+	// +required
+	Spec OutgoingWebhookSpec `json:"spec"`
+
+	// Status is the observed state of the remote webhook.
+	// +kubebuilder:default={"observedGeneration":-1}
+	// +optional
+	Status OutgoingWebhookStatus `json:"status,omitempty"`
+}
+
+// GetConditions returns the conditions of the status.
+func (in *OutgoingWebhook) GetConditions() []metav1.Condition {
+	return in.Status.Conditions
+}
+
+// SetConditions replaces the conditions of the status.
+func (in *OutgoingWebhook) SetConditions(conditions []metav1.Condition) {
+	in.Status.Conditions = conditions
+}
+
+// GetInterval returns the drift-check interval, with the default applied.
+func (in *OutgoingWebhook) GetInterval() metav1.Duration {
+	if in.Spec.Interval.Duration <= 0 {
+		return metav1.Duration{Duration: DefaultInterval}
+	}
+	return in.Spec.Interval
+}
+
+// OutgoingWebhookList is a list of OutgoingWebhook.
+// +kubebuilder:object:root=true
+type OutgoingWebhookList struct {
+	metav1.TypeMeta `json:",inline"`
+	metav1.ListMeta `json:"metadata,omitempty"`
+	Items           []OutgoingWebhook `json:"items"`
+}
+
+func init() {
+	SchemeBuilder.Register(&OutgoingWebhook{}, &OutgoingWebhookList{})
+}

@@ -1,0 +1,168 @@
+package bitrise
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+)
+
+const (
+	defaultTimeout   = 30 * time.Second
+	defaultUserAgent = "bitrise-webhook-operator"
+	// maxBodySize bounds what a misbehaving server can make us buffer; a full
+	// list page of 50 webhooks is far below it.
+	maxBodySize = 8 << 20
+)
+
+// Client holds what all tokens share: the base URL and one http.Client, so
+// that connections are pooled across tokens. It is safe for concurrent use.
+type Client struct {
+	baseURL    string
+	httpClient *http.Client
+	userAgent  string
+}
+
+// Option configures a Client.
+type Option func(*Client)
+
+// WithHTTPClient replaces the default http.Client (30s timeout, a clone of
+// the default transport). A nil client is ignored.
+func WithHTTPClient(hc *http.Client) Option {
+	return func(c *Client) {
+		if hc != nil {
+			c.httpClient = hc
+		}
+	}
+}
+
+// WithUserAgent sets the User-Agent header. An empty value is ignored.
+func WithUserAgent(userAgent string) Option {
+	return func(c *Client) {
+		if userAgent != "" {
+			c.userAgent = userAgent
+		}
+	}
+}
+
+// NewClient returns a client of the API at baseURL, e.g.
+// "https://api.bitrise.io/v0.1"; request paths are appended to it.
+func NewClient(baseURL string, opts ...Option) (*Client, error) {
+	u, err := url.Parse(baseURL)
+	if err != nil {
+		return nil, fmt.Errorf("bitrise API base URL: %w", err)
+	}
+	if (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return nil, fmt.Errorf("bitrise API base URL %q: want an absolute http or https URL", baseURL)
+	}
+	if u.RawQuery != "" || u.Fragment != "" {
+		return nil, fmt.Errorf("bitrise API base URL %q: must not have a query or fragment", baseURL)
+	}
+	c := &Client{
+		baseURL: strings.TrimRight(u.String(), "/"),
+		httpClient: &http.Client{
+			Timeout:   defaultTimeout,
+			Transport: http.DefaultTransport.(*http.Transport).Clone(),
+		},
+		userAgent: defaultUserAgent,
+	}
+	for _, opt := range opts {
+		opt(c)
+	}
+	return c, nil
+}
+
+// ForToken returns the API as seen with token. It allocates nothing but a
+// small struct, so callers may call it per reconcile.
+func (c *Client) ForToken(token string) API {
+	return &tokenClient{Client: c, token: token}
+}
+
+var _ API = (*tokenClient)(nil)
+
+type tokenClient struct {
+	*Client
+	token string
+}
+
+// request is one call. path is already escaped; sensitive lists the values
+// of the body that must never appear in an error.
+type request struct {
+	method    string
+	path      string
+	query     url.Values
+	body      any
+	sensitive []string
+}
+
+// do sends req and returns the body of a 2xx answer. Any other answer is an
+// *APIError, no answer a *NetworkError.
+func (t *tokenClient) do(ctx context.Context, req request) (int, []byte, error) {
+	redact := t.redactor(req)
+	var body io.Reader
+	if req.body != nil {
+		encoded, err := json.Marshal(req.body)
+		if err != nil {
+			return 0, nil, fmt.Errorf("bitrise API: %s %s: encoding body: %w", req.method, req.path, err)
+		}
+		body = bytes.NewReader(encoded)
+	}
+	target := t.baseURL + req.path
+	if len(req.query) > 0 {
+		target += "?" + req.query.Encode()
+	}
+	httpReq, err := http.NewRequestWithContext(ctx, req.method, target, body)
+	if err != nil {
+		return 0, nil, fmt.Errorf("bitrise API: %s %s: %s", req.method, req.path, redact.redact(err.Error()))
+	}
+	httpReq.Header.Set("Authorization", t.token)
+	httpReq.Header.Set("Accept", "application/json")
+	httpReq.Header.Set("User-Agent", t.userAgent)
+	if body != nil {
+		httpReq.Header.Set("Content-Type", "application/json")
+	}
+
+	resp, err := t.httpClient.Do(httpReq)
+	if err != nil {
+		return 0, nil, &NetworkError{Method: req.method, Path: req.path, Err: err, text: redact.redact(err.Error())}
+	}
+	defer func() { _ = resp.Body.Close() }()
+	respBody, err := io.ReadAll(io.LimitReader(resp.Body, maxBodySize+1))
+	if err != nil {
+		return 0, nil, &NetworkError{Method: req.method, Path: req.path, Err: err, text: redact.redact(err.Error())}
+	}
+
+	if resp.StatusCode < 200 || resp.StatusCode > 299 {
+		return resp.StatusCode, nil, &APIError{
+			StatusCode: resp.StatusCode,
+			Method:     req.method,
+			Path:       req.path,
+			Message:    redact.cleanMessage(errorMessage(respBody)),
+			RetryAfter: parseRetryAfter(resp.Header.Get("Retry-After"), time.Now()),
+		}
+	}
+	if len(respBody) > maxBodySize {
+		return resp.StatusCode, nil, t.unusableAnswer(req, resp.StatusCode, "response body larger than 8 MiB")
+	}
+	return resp.StatusCode, respBody, nil
+}
+
+// unusableAnswer is a 2xx the client cannot use. It is an *APIError with the
+// 2xx status, which no classifier treats as retryable.
+func (t *tokenClient) unusableAnswer(req request, status int, detail string) error {
+	return &APIError{
+		StatusCode: status,
+		Method:     req.method,
+		Path:       req.path,
+		Message:    t.redactor(req).cleanMessage("unusable response: " + detail),
+	}
+}
+
+func (t *tokenClient) redactor(req request) redactor {
+	return newRedactor(append([]string{t.token}, req.sensitive...)...)
+}

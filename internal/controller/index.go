@@ -1,0 +1,80 @@
+package controller
+
+import (
+	"context"
+
+	"k8s.io/apimachinery/pkg/types"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/reconcile"
+
+	webhooksv1alpha1 "github.com/bitrise-webhook-operator/operator/api/v1alpha1"
+)
+
+// Field indexes on OutgoingWebhooks in the manager's cache.
+const (
+	// indexSecretNames maps a resource to the names of the Secrets it
+	// references (secretRef and credentialsRef), to find the resources a
+	// Secret event concerns.
+	indexSecretNames = ".spec.secretNames"
+	// indexAppSlug maps a resource to its app, to find the other resources
+	// of the same app (URL claims and the slugs they own).
+	indexAppSlug = ".spec.appSlug"
+)
+
+func secretNames(obj client.Object) []string {
+	owh, ok := obj.(*webhooksv1alpha1.OutgoingWebhook)
+	if !ok {
+		return nil
+	}
+	var names []string
+	if owh.Spec.SecretRef != nil {
+		names = append(names, owh.Spec.SecretRef.Name)
+	}
+	if owh.Spec.CredentialsRef != nil && (owh.Spec.SecretRef == nil || owh.Spec.CredentialsRef.Name != owh.Spec.SecretRef.Name) {
+		names = append(names, owh.Spec.CredentialsRef.Name)
+	}
+	return names
+}
+
+func appSlug(obj client.Object) []string {
+	owh, ok := obj.(*webhooksv1alpha1.OutgoingWebhook)
+	if !ok {
+		return nil
+	}
+	return []string{owh.Spec.AppSlug}
+}
+
+// requestsForSecret maps a Secret event to the resources referencing it.
+func (r *OutgoingWebhookReconciler) requestsForSecret(ctx context.Context, secret client.Object) []reconcile.Request {
+	var list webhooksv1alpha1.OutgoingWebhookList
+	if err := r.List(ctx, &list, client.InNamespace(secret.GetNamespace()),
+		client.MatchingFields{indexSecretNames: secret.GetName()}); err != nil {
+		return nil
+	}
+	return requestsFor(list.Items, "")
+}
+
+// requestsForAppPeers maps the deletion of a resource to the other resources
+// of its app, so that one waiting for its URL claim is retried at once.
+func (r *OutgoingWebhookReconciler) requestsForAppPeers(ctx context.Context, obj client.Object) []reconcile.Request {
+	owh, ok := obj.(*webhooksv1alpha1.OutgoingWebhook)
+	if !ok {
+		return nil
+	}
+	var list webhooksv1alpha1.OutgoingWebhookList
+	if err := r.List(ctx, &list, client.MatchingFields{indexAppSlug: owh.Spec.AppSlug}); err != nil {
+		return nil
+	}
+	return requestsFor(list.Items, owh.UID)
+}
+
+func requestsFor(items []webhooksv1alpha1.OutgoingWebhook, skip types.UID) []reconcile.Request {
+	reqs := make([]reconcile.Request, 0, len(items))
+	for i := range items {
+		if items[i].UID == skip {
+			continue
+		}
+		reqs = append(reqs, reconcile.Request{NamespacedName: client.ObjectKeyFromObject(&items[i])})
+	}
+	return reqs
+}

@@ -1,0 +1,472 @@
+// Package controller reconciles OutgoingWebhook resources with the outgoing
+// webhooks of Bitrise apps.
+package controller
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/tools/events"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
+	logf "sigs.k8s.io/controller-runtime/pkg/log"
+
+	webhooksv1alpha1 "github.com/bitrise-webhook-operator/operator/api/v1alpha1"
+	"github.com/bitrise-webhook-operator/operator/internal/bitrise"
+	"github.com/bitrise-webhook-operator/operator/internal/secretdigest"
+)
+
+// TokenSource returns the operator's default Bitrise API token, or "" when
+// none is configured.
+type TokenSource func() (string, error)
+
+// APIFactory gives the Bitrise API bound to one token.
+type APIFactory interface {
+	ForToken(token string) bitrise.API
+}
+
+// OutgoingWebhookReconciler keeps the outgoing webhook of a Bitrise app in
+// sync with an OutgoingWebhook resource.
+type OutgoingWebhookReconciler struct {
+	client.Client
+	// APIReader reads Secrets straight from the API server: they are watched
+	// by metadata only and never cached.
+	APIReader    client.Reader
+	Bitrise      APIFactory
+	DefaultToken TokenSource
+	Recorder     events.EventRecorder
+}
+
+// Event reasons, on transitions only.
+const (
+	eventCreated        = "Created"
+	eventUpdated        = "Updated"
+	eventDriftCorrected = "DriftCorrected"
+	eventRotated        = "SecretRotated"
+	eventRecreated      = "Recreated"
+	eventAdopted        = "Adopted"
+	eventDeleted        = "Deleted"
+	eventOrphaned       = "Orphaned"
+)
+
+// +kubebuilder:rbac:groups=webhooks.bitrise.io,resources=outgoingwebhooks,verbs=get;list;watch;update;patch
+// +kubebuilder:rbac:groups=webhooks.bitrise.io,resources=outgoingwebhooks/status,verbs=get;update;patch
+// +kubebuilder:rbac:groups=webhooks.bitrise.io,resources=outgoingwebhooks/finalizers,verbs=update
+// +kubebuilder:rbac:groups="",resources=secrets,verbs=get;list;watch
+// +kubebuilder:rbac:groups="",resources=namespaces,verbs=get
+// +kubebuilder:rbac:groups=events.k8s.io,resources=events,verbs=create;patch
+
+// Reconcile brings one OutgoingWebhook and its remote webhook in sync.
+func (r *OutgoingWebhookReconciler) Reconcile(ctx context.Context, req ctrl.Request) (result ctrl.Result, retErr error) {
+	obj := &webhooksv1alpha1.OutgoingWebhook{}
+	if err := r.Get(ctx, req.NamespacedName, obj); err != nil {
+		return ctrl.Result{}, client.IgnoreNotFound(err)
+	}
+	log := logf.FromContext(ctx).WithValues("app", obj.Spec.AppSlug)
+	ctx = logf.IntoContext(ctx, log)
+
+	p := newPatcher(r.Client, obj)
+	initial := obj.DeepCopy()
+	defer func() {
+		if err := p.patch(ctx); err != nil && !apierrors.IsNotFound(err) {
+			retErr = errors.Join(retErr, err)
+		}
+		if readyChanged(initial, obj) {
+			r.eventForReady(obj)
+		}
+	}()
+
+	if !obj.DeletionTimestamp.IsZero() {
+		return r.reconcileDelete(ctx, obj, p)
+	}
+	if controllerutil.AddFinalizer(obj, webhooksv1alpha1.Finalizer) {
+		// The finalizer is stored before any call to Bitrise.
+		if err := p.patch(ctx); err != nil {
+			return ctrl.Result{}, err
+		}
+	}
+	if obj.Spec.Suspend {
+		log.V(1).Info("suspended: no calls to the Bitrise API")
+		return ctrl.Result{}, nil
+	}
+
+	err := r.reconcileNormal(ctx, obj, p)
+	requested := obj.Annotations[webhooksv1alpha1.ReconcileRequestedAtAnnotation]
+	var stall *stalledError
+	switch {
+	case err == nil:
+		obj.Status.ObservedGeneration = obj.Generation
+		obj.Status.LastHandledReconcileAt = requested
+		return ctrl.Result{RequeueAfter: jitter(obj.GetInterval().Duration)}, nil
+	case errors.As(err, &stall):
+		// A terminal failure of this generation: handled, waiting for the user.
+		markStalled(obj, stall.reason, stall.message)
+		obj.Status.ObservedGeneration = obj.Generation
+		obj.Status.LastHandledReconcileAt = requested
+		log.Info("needs the user", "reason", stall.reason, "message", stall.message)
+		return ctrl.Result{RequeueAfter: jitter(obj.GetInterval().Duration)}, nil
+	default:
+		markReconciling(obj, webhooksv1alpha1.ReasonAPIUnavailable, transientMessage(err))
+		if after := bitrise.RetryAfter(err); after > 0 {
+			log.Info("Bitrise API asked to retry later", "retryAfter", after, "error", err.Error())
+			return ctrl.Result{RequeueAfter: after}, nil
+		}
+		return ctrl.Result{}, err
+	}
+}
+
+func transientMessage(err error) string {
+	var apiErr *bitrise.APIError
+	if errors.As(err, &apiErr) {
+		return fmt.Sprintf("Bitrise API unavailable, retrying with backoff: %s", apiErr.Error())
+	}
+	return fmt.Sprintf("retrying with backoff: %s", err.Error())
+}
+
+// reconcileNormal observes the remote webhook, then creates, adopts,
+// replaces or updates it so that it matches the desired state.
+func (r *OutgoingWebhookReconciler) reconcileNormal(ctx context.Context, obj *webhooksv1alpha1.OutgoingWebhook, p *patcher) error {
+	desired, err := r.desiredFor(ctx, obj)
+	if err != nil {
+		return err
+	}
+	peers, err := r.appPeers(ctx, obj)
+	if err != nil {
+		return err
+	}
+	if winner := peers.claimedBy(obj); winner != nil {
+		return stalled(webhooksv1alpha1.ReasonAlreadyManaged,
+			"app %s already has a webhook for this URL managed by OutgoingWebhook %s/%s",
+			obj.Spec.AppSlug, winner.Namespace, winner.Name)
+	}
+	api, err := r.apiFor(ctx, obj)
+	if err != nil {
+		return err
+	}
+	remote, err := api.ListWebhooks(ctx, obj.Spec.AppSlug)
+	if err != nil {
+		return classifyAPIError(err, obj.Spec.AppSlug)
+	}
+
+	current := r.resolveCurrent(ctx, obj, remote, peers.ownedSlugs(obj))
+	if current == nil {
+		return r.create(ctx, obj, p, api, desired)
+	}
+	if !secretUpToDate(obj.Status.SecretDigest, desired.Secret) {
+		// PUT cannot change the secret: replace the webhook, deleting the
+		// old one first so that two are never left behind.
+		if err := api.DeleteWebhook(ctx, obj.Spec.AppSlug, current.Slug); err != nil {
+			return classifyAPIError(err, obj.Spec.AppSlug)
+		}
+		forgetRemote(obj)
+		if err := p.patch(ctx); err != nil {
+			return err
+		}
+		return r.create(ctx, obj, p, api, desired, withReason(eventRotated))
+	}
+	if needsUpdate(desired, *current) {
+		updated, err := api.UpdateWebhook(ctx, obj.Spec.AppSlug, current.Slug, bitrise.UpdateParams{
+			URL: desired.URL, Events: desired.Events, Headers: desired.Headers,
+		})
+		if bitrise.IsNotFound(err) {
+			// Deleted between our list and our update: recreate next pass.
+			forgetRemote(obj)
+			return fmt.Errorf("remote webhook %s disappeared during the update", current.Slug)
+		}
+		if err != nil {
+			return classifyAPIError(err, obj.Spec.AppSlug)
+		}
+		reason, what := eventUpdated, "updated"
+		if obj.Status.ObservedGeneration == obj.Generation {
+			reason, what = eventDriftCorrected, "changed outside Kubernetes; corrected"
+		}
+		r.event(obj, corev1.EventTypeNormal, reason, "Remote webhook %s %s", updated.Slug, what)
+		current = updated
+	}
+	recordRemote(obj, current)
+	markReady(obj, fmt.Sprintf("Webhook %s is in sync", current.Slug))
+	return nil
+}
+
+// resolveCurrent finds the remote webhook this resource manages: by its
+// slug, or else by adopting one with the desired URL (the outcome of a create
+// whose response was lost, or a webhook made by hand). It returns nil when a
+// new webhook must be created.
+func (r *OutgoingWebhookReconciler) resolveCurrent(ctx context.Context, obj *webhooksv1alpha1.OutgoingWebhook, remote []bitrise.Webhook, ownedByOthers map[string]string) *bitrise.Webhook {
+	if obj.Status.Slug != "" {
+		if w := findBySlug(remote, obj.Status.Slug); w != nil {
+			delete(obj.Annotations, webhooksv1alpha1.CreatePendingAnnotation)
+			return w
+		}
+		r.event(obj, corev1.EventTypeWarning, eventRecreated,
+			"Remote webhook %s was deleted outside Kubernetes; recreating it", obj.Status.Slug)
+		forgetRemote(obj)
+	}
+	_, pending := obj.Annotations[webhooksv1alpha1.CreatePendingAnnotation]
+	delete(obj.Annotations, webhooksv1alpha1.CreatePendingAnnotation)
+	w := findAdoptable(remote, obj.Spec.URL, ownedByOthers)
+	if w == nil {
+		return nil
+	}
+	if pending {
+		// Our own create whose outcome was lost: the secret sent is the one
+		// whose digest was stored before the create.
+		logf.FromContext(ctx).Info("resolved a pending create", "slug", w.Slug)
+	} else {
+		obj.Status.SecretDigest = "" // the secret of a webhook made elsewhere is unknown
+		r.event(obj, corev1.EventTypeNormal, eventAdopted, "Adopted existing remote webhook %s with the same URL", w.Slug)
+	}
+	obj.Status.Slug = w.Slug
+	return w
+}
+
+type createOptions struct{ reason string }
+
+func withReason(reason string) func(*createOptions) {
+	return func(o *createOptions) { o.reason = reason }
+}
+
+// create records a create-pending marker and the digest of the secret about
+// to be sent, then creates the remote webhook. If the response is lost, the
+// next pass finds the webhook by URL instead of creating a second one.
+func (r *OutgoingWebhookReconciler) create(ctx context.Context, obj *webhooksv1alpha1.OutgoingWebhook, p *patcher, api bitrise.API, desired desiredWebhook, opts ...func(*createOptions)) error {
+	o := createOptions{reason: eventCreated}
+	for _, opt := range opts {
+		opt(&o)
+	}
+	digest := ""
+	if desired.Secret != "" {
+		var err error
+		if digest, err = secretdigest.New(desired.Secret); err != nil {
+			return err
+		}
+	}
+	obj.Status.SecretDigest = digest
+	if obj.Annotations == nil {
+		obj.Annotations = map[string]string{}
+	}
+	obj.Annotations[webhooksv1alpha1.CreatePendingAnnotation] = time.Now().UTC().Format(time.RFC3339)
+	markReconciling(obj, webhooksv1alpha1.ReasonProgressing, "Creating the remote webhook")
+	if err := p.patch(ctx); err != nil {
+		return err
+	}
+
+	created, err := api.CreateWebhook(ctx, obj.Spec.AppSlug, bitrise.CreateParams{
+		URL: desired.URL, Events: desired.Events, Headers: desired.Headers, Secret: desired.Secret,
+	})
+	if err != nil {
+		// The marker stays: the webhook may exist although the answer is an error.
+		return classifyAPIError(err, obj.Spec.AppSlug)
+	}
+	delete(obj.Annotations, webhooksv1alpha1.CreatePendingAnnotation)
+	recordRemote(obj, created)
+	r.event(obj, corev1.EventTypeNormal, o.reason, "Created remote webhook %s", created.Slug)
+	markReady(obj, fmt.Sprintf("Webhook %s is in sync", created.Slug))
+	return nil
+}
+
+// reconcileDelete deletes the remote webhook (unless orphaned), then
+// releases the finalizer.
+func (r *OutgoingWebhookReconciler) reconcileDelete(ctx context.Context, obj *webhooksv1alpha1.OutgoingWebhook, p *patcher) (ctrl.Result, error) {
+	if !controllerutil.ContainsFinalizer(obj, webhooksv1alpha1.Finalizer) {
+		return ctrl.Result{}, nil
+	}
+	if obj.Spec.DeletionPolicy == webhooksv1alpha1.DeletionPolicyOrphan {
+		if obj.Status.Slug != "" {
+			r.event(obj, corev1.EventTypeNormal, eventOrphaned, "Left remote webhook %s on Bitrise (deletionPolicy: Orphan)", obj.Status.Slug)
+		}
+		return r.release(ctx, obj, p)
+	}
+	if obj.Spec.Suspend {
+		markStalled(obj, webhooksv1alpha1.ReasonSuspended,
+			"Deletion waits: spec.suspend is true, so the remote webhook is not deleted")
+		return ctrl.Result{}, nil
+	}
+	_, pending := obj.Annotations[webhooksv1alpha1.CreatePendingAnnotation]
+	if obj.Status.Slug == "" && !pending {
+		return r.release(ctx, obj, p)
+	}
+	peers, err := r.appPeers(ctx, obj)
+	if err != nil {
+		return ctrl.Result{}, err
+	}
+	if winner := peers.claimedBy(obj); winner != nil {
+		// The webhook for this URL belongs to the other resource.
+		return r.release(ctx, obj, p)
+	}
+
+	err = r.deleteRemote(ctx, obj, peers.ownedSlugs(obj))
+	var stall *stalledError
+	switch {
+	case err == nil:
+		return r.release(ctx, obj, p)
+	case errors.As(err, &stall):
+		if stall.reason == webhooksv1alpha1.ReasonCredentialsNotFound || stall.reason == webhooksv1alpha1.ReasonAuthenticationFailed {
+			if terminating, nsErr := r.namespaceTerminating(ctx, obj.Namespace); nsErr == nil && terminating {
+				// The namespace is going away with the credentials in it:
+				// waiting would wedge it for ever.
+				r.event(obj, corev1.EventTypeWarning, eventOrphaned,
+					"Left remote webhook %s on Bitrise: its namespace is being deleted and the credentials are gone (%s)", obj.Status.Slug, stall.message)
+				return r.release(ctx, obj, p)
+			}
+		}
+		markStalled(obj, stall.reason, fmt.Sprintf("Cannot delete the remote webhook: %s. Fix it, or set spec.deletionPolicy to Orphan", stall.message))
+		return ctrl.Result{RequeueAfter: jitter(obj.GetInterval().Duration)}, nil
+	default:
+		markReconciling(obj, webhooksv1alpha1.ReasonAPIUnavailable, transientMessage(err))
+		return ctrl.Result{}, err
+	}
+}
+
+func (r *OutgoingWebhookReconciler) deleteRemote(ctx context.Context, obj *webhooksv1alpha1.OutgoingWebhook, ownedByOthers map[string]string) error {
+	api, err := r.apiFor(ctx, obj)
+	if err != nil {
+		return err
+	}
+	slug := obj.Status.Slug
+	if slug == "" {
+		// A create whose outcome is unknown: find what it made, if anything.
+		remote, err := api.ListWebhooks(ctx, obj.Spec.AppSlug)
+		if bitrise.IsNotFound(err) {
+			return nil
+		}
+		if err != nil {
+			return classifyAPIError(err, obj.Spec.AppSlug)
+		}
+		w := findAdoptable(remote, obj.Spec.URL, ownedByOthers)
+		if w == nil {
+			return nil
+		}
+		slug = w.Slug
+	}
+	// A 404 (webhook or app gone) counts as deleted.
+	if err := api.DeleteWebhook(ctx, obj.Spec.AppSlug, slug); err != nil && !bitrise.IsNotFound(err) {
+		return classifyAPIError(err, obj.Spec.AppSlug)
+	}
+	r.event(obj, corev1.EventTypeNormal, eventDeleted, "Deleted remote webhook %s", slug)
+	return nil
+}
+
+func (r *OutgoingWebhookReconciler) release(ctx context.Context, obj *webhooksv1alpha1.OutgoingWebhook, p *patcher) (ctrl.Result, error) {
+	controllerutil.RemoveFinalizer(obj, webhooksv1alpha1.Finalizer)
+	delete(obj.Annotations, webhooksv1alpha1.CreatePendingAnnotation)
+	return ctrl.Result{}, p.patch(ctx)
+}
+
+func (r *OutgoingWebhookReconciler) namespaceTerminating(ctx context.Context, name string) (bool, error) {
+	var ns corev1.Namespace
+	if err := r.APIReader.Get(ctx, types.NamespacedName{Name: name}, &ns); err != nil {
+		return apierrors.IsNotFound(err), client.IgnoreNotFound(err)
+	}
+	return !ns.DeletionTimestamp.IsZero() || ns.Status.Phase == corev1.NamespaceTerminating, nil
+}
+
+// desiredFor reads the referenced Secret, if any, and builds the desired state.
+func (r *OutgoingWebhookReconciler) desiredFor(ctx context.Context, obj *webhooksv1alpha1.OutgoingWebhook) (desiredWebhook, error) {
+	var secret *corev1.Secret
+	if ref := obj.Spec.SecretRef; ref != nil {
+		secret = &corev1.Secret{}
+		if err := r.APIReader.Get(ctx, types.NamespacedName{Namespace: obj.Namespace, Name: ref.Name}, secret); err != nil {
+			if apierrors.IsNotFound(err) {
+				return desiredWebhook{}, stalled(webhooksv1alpha1.ReasonSecretNotFound,
+					"Secret %s named by spec.secretRef was not found", ref.Name)
+			}
+			return desiredWebhook{}, err
+		}
+	}
+	return buildDesired(obj.Spec, secret)
+}
+
+// apiFor returns the Bitrise API with the token of credentialsRef, or the
+// operator's default token.
+func (r *OutgoingWebhookReconciler) apiFor(ctx context.Context, obj *webhooksv1alpha1.OutgoingWebhook) (bitrise.API, error) {
+	ref := obj.Spec.CredentialsRef
+	if ref == nil {
+		token, err := r.DefaultToken()
+		if err != nil {
+			return nil, stalled(webhooksv1alpha1.ReasonCredentialsNotFound, "reading the operator's default API token: %s", err.Error())
+		}
+		if token == "" {
+			return nil, stalled(webhooksv1alpha1.ReasonCredentialsNotFound,
+				"no API token: set spec.credentialsRef, or give the operator a default token (BITRISE_TOKEN or --bitrise-token-file)")
+		}
+		return r.Bitrise.ForToken(token), nil
+	}
+	key := ref.Key
+	if key == "" {
+		key = webhooksv1alpha1.DefaultCredentialsKey
+	}
+	var secret corev1.Secret
+	if err := r.APIReader.Get(ctx, types.NamespacedName{Namespace: obj.Namespace, Name: ref.Name}, &secret); err != nil {
+		if apierrors.IsNotFound(err) {
+			return nil, stalled(webhooksv1alpha1.ReasonCredentialsNotFound, "Secret %s named by spec.credentialsRef was not found", ref.Name)
+		}
+		return nil, err
+	}
+	token := string(secret.Data[key])
+	if token == "" {
+		return nil, stalled(webhooksv1alpha1.ReasonCredentialsNotFound, "Secret %s named by spec.credentialsRef has no key %q (or it is empty)", ref.Name, key)
+	}
+	return r.Bitrise.ForToken(token), nil
+}
+
+// secretUpToDate reports whether the remote webhook has the desired secret,
+// as far as the digest of the last applied secret tells.
+func secretUpToDate(digest, secret string) bool {
+	if secret == "" {
+		return digest == ""
+	}
+	return secretdigest.Matches(digest, secret)
+}
+
+func recordRemote(obj *webhooksv1alpha1.OutgoingWebhook, w *bitrise.Webhook) {
+	obj.Status.Slug = w.Slug
+	obj.Status.CreatedAt = apiTime(w.CreatedAt)
+	obj.Status.UpdatedAt = apiTime(w.UpdatedAt)
+}
+
+func forgetRemote(obj *webhooksv1alpha1.OutgoingWebhook) {
+	obj.Status.Slug = ""
+	obj.Status.CreatedAt = nil
+	obj.Status.UpdatedAt = nil
+	obj.Status.SecretDigest = ""
+}
+
+func apiTime(t time.Time) *metav1.Time {
+	if t.IsZero() {
+		return nil
+	}
+	mt := metav1.NewTime(t.UTC().Truncate(time.Second))
+	return &mt
+}
+
+// jitter spreads periodic checks by ±10% so that resources created together
+// do not check drift in lockstep.
+func jitter(d time.Duration) time.Duration {
+	return time.Duration(float64(d) * (0.9 + 0.2*rand.Float64()))
+}
+
+func (r *OutgoingWebhookReconciler) event(obj *webhooksv1alpha1.OutgoingWebhook, eventType, reason, format string, args ...any) {
+	if r.Recorder == nil {
+		return
+	}
+	r.Recorder.Eventf(obj, nil, eventType, reason, reason, format, args...)
+}
+
+// eventForReady records a Warning when the resource turns not Ready for a
+// new reason: events follow transitions, not passes.
+func (r *OutgoingWebhookReconciler) eventForReady(obj *webhooksv1alpha1.OutgoingWebhook) {
+	for _, c := range obj.Status.Conditions {
+		if c.Type == webhooksv1alpha1.ConditionReady && c.Status == metav1.ConditionFalse && c.Reason != webhooksv1alpha1.ReasonProgressing {
+			r.event(obj, corev1.EventTypeWarning, c.Reason, "%s", c.Message)
+		}
+	}
+}

@@ -1,0 +1,68 @@
+package controller
+
+import (
+	"context"
+	"fmt"
+
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	webhooksv1alpha1 "github.com/bitrise-webhook-operator/operator/api/v1alpha1"
+)
+
+// patcher writes what changed in an object since the last snapshot: its
+// metadata (finalizers, annotations) with an optimistic lock, then its
+// status. Nothing is sent when nothing changed, so steady state writes
+// nothing and does not re-trigger itself.
+type patcher struct {
+	client client.Client
+	obj    *webhooksv1alpha1.OutgoingWebhook
+	before *webhooksv1alpha1.OutgoingWebhook
+}
+
+func newPatcher(c client.Client, obj *webhooksv1alpha1.OutgoingWebhook) *patcher {
+	return &patcher{client: c, obj: obj, before: obj.DeepCopy()}
+}
+
+func (p *patcher) patch(ctx context.Context) error {
+	if metadataChanged(p.before, p.obj) {
+		target := p.before.DeepCopy()
+		target.Finalizers = p.obj.Finalizers
+		target.Annotations = p.obj.Annotations
+		if err := p.client.Patch(ctx, target, client.MergeFromWithOptions(p.before, client.MergeFromWithOptimisticLock{})); err != nil {
+			return fmt.Errorf("patching metadata: %w", err)
+		}
+		p.obj.ResourceVersion = target.ResourceVersion
+		p.before.ObjectMeta = *target.ObjectMeta.DeepCopy()
+	}
+	statusPatch := client.MergeFrom(p.before)
+	data, err := statusPatch.Data(p.obj)
+	if err != nil {
+		return err
+	}
+	if string(data) != "{}" {
+		target := p.obj.DeepCopy()
+		if err := p.client.Status().Patch(ctx, target, statusPatch); err != nil {
+			return fmt.Errorf("patching status: %w", err)
+		}
+		p.obj.ResourceVersion = target.ResourceVersion
+	}
+	p.before = p.obj.DeepCopy()
+	return nil
+}
+
+func metadataChanged(a, b *webhooksv1alpha1.OutgoingWebhook) bool {
+	if len(a.Finalizers) != len(b.Finalizers) || len(a.Annotations) != len(b.Annotations) {
+		return true
+	}
+	for i := range a.Finalizers {
+		if a.Finalizers[i] != b.Finalizers[i] {
+			return true
+		}
+	}
+	for k, v := range a.Annotations {
+		if bv, ok := b.Annotations[k]; !ok || bv != v {
+			return true
+		}
+	}
+	return false
+}

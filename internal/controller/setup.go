@@ -1,0 +1,77 @@
+package controller
+
+import (
+	"context"
+
+	corev1 "k8s.io/api/core/v1"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/builder"
+	"sigs.k8s.io/controller-runtime/pkg/controller"
+	"sigs.k8s.io/controller-runtime/pkg/event"
+	"sigs.k8s.io/controller-runtime/pkg/handler"
+	"sigs.k8s.io/controller-runtime/pkg/predicate"
+
+	webhooksv1alpha1 "github.com/bitrise-webhook-operator/operator/api/v1alpha1"
+)
+
+// Options tune the controller.
+type Options struct {
+	MaxConcurrentReconciles int
+}
+
+// SetupWithManager registers the field indexes and the controller with its
+// watches: OutgoingWebhooks (spec changes, reconcile requests, deletion) and
+// the metadata of the Secrets they reference.
+func (r *OutgoingWebhookReconciler) SetupWithManager(ctx context.Context, mgr ctrl.Manager, opts Options) error {
+	indexer := mgr.GetFieldIndexer()
+	if err := indexer.IndexField(ctx, &webhooksv1alpha1.OutgoingWebhook{}, indexSecretNames, secretNames); err != nil {
+		return err
+	}
+	if err := indexer.IndexField(ctx, &webhooksv1alpha1.OutgoingWebhook{}, indexAppSlug, appSlug); err != nil {
+		return err
+	}
+	return ctrl.NewControllerManagedBy(mgr).
+		Named("outgoingwebhook").
+		For(&webhooksv1alpha1.OutgoingWebhook{}, builder.WithPredicates(predicate.Or(
+			predicate.GenerationChangedPredicate{},
+			reconcileRequested{},
+			deletionStarted{},
+		))).
+		Watches(&webhooksv1alpha1.OutgoingWebhook{},
+			handler.EnqueueRequestsFromMapFunc(r.requestsForAppPeers),
+			builder.WithPredicates(onlyDeletes{})).
+		WatchesMetadata(&corev1.Secret{},
+			handler.EnqueueRequestsFromMapFunc(r.requestsForSecret)).
+		WithOptions(controller.Options{MaxConcurrentReconciles: opts.MaxConcurrentReconciles}).
+		Complete(r)
+}
+
+// reconcileRequested passes updates that change the
+// reconcile-requested-at annotation.
+type reconcileRequested struct{ predicate.Funcs }
+
+func (reconcileRequested) Update(e event.UpdateEvent) bool {
+	if e.ObjectOld == nil || e.ObjectNew == nil {
+		return false
+	}
+	key := webhooksv1alpha1.ReconcileRequestedAtAnnotation
+	return e.ObjectOld.GetAnnotations()[key] != e.ObjectNew.GetAnnotations()[key]
+}
+
+// deletionStarted passes the update that sets the deletion timestamp.
+type deletionStarted struct{ predicate.Funcs }
+
+func (deletionStarted) Update(e event.UpdateEvent) bool {
+	if e.ObjectOld == nil || e.ObjectNew == nil {
+		return false
+	}
+	return e.ObjectOld.GetDeletionTimestamp() == nil && e.ObjectNew.GetDeletionTimestamp() != nil
+}
+
+// onlyDeletes passes delete events only.
+type onlyDeletes struct{ predicate.Funcs }
+
+func (onlyDeletes) Create(event.CreateEvent) bool   { return false }
+func (onlyDeletes) Update(event.UpdateEvent) bool   { return false }
+func (onlyDeletes) Generic(event.GenericEvent) bool { return false }
+func (onlyDeletes) Delete(event.DeleteEvent) bool   { return true }

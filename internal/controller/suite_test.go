@@ -1,0 +1,155 @@
+package controller
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	. "github.com/onsi/ginkgo/v2"
+	. "github.com/onsi/gomega"
+	"k8s.io/apimachinery/pkg/runtime"
+	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/log/zap"
+	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
+
+	webhooksv1alpha1 "github.com/bitrise-webhook-operator/operator/api/v1alpha1"
+	"github.com/bitrise-webhook-operator/operator/internal/bitrise"
+	"github.com/bitrise-webhook-operator/operator/internal/bitrise/bitrisefake"
+	"github.com/bitrise-webhook-operator/operator/test/localenv"
+)
+
+// The operator's default token in the suite; a secret like any other.
+const suiteToken = "suite-default-token-0f9e8d"
+
+var (
+	env      *localenv.Env
+	k8s      client.Client // direct, uncached: assertions never go through the manager's cache
+	fake     *bitrisefake.Server
+	ctx      context.Context
+	cancel   context.CancelFunc
+	logs     = &syncBuffer{}
+	scheme   = runtime.NewScheme()
+	secrets  = &secretRegistry{}
+	tokenNow = func() (string, error) { return suiteToken, nil }
+)
+
+func TestController(t *testing.T) {
+	RegisterFailHandler(Fail)
+	RunSpecs(t, "OutgoingWebhook controller suite")
+}
+
+var _ = BeforeSuite(func() {
+	SetDefaultEventuallyTimeout(30 * time.Second)
+	SetDefaultEventuallyPollingInterval(100 * time.Millisecond)
+	ctrl.SetLogger(zap.New(zap.WriteTo(io.MultiWriter(GinkgoWriter, logs)), zap.UseDevMode(true)))
+	ctx, cancel = context.WithCancel(context.Background())
+
+	Expect(clientgoscheme.AddToScheme(scheme)).To(Succeed())
+	Expect(webhooksv1alpha1.AddToScheme(scheme)).To(Succeed())
+
+	var err error
+	env, err = localenv.Start(localenv.Options{})
+	Expect(err).NotTo(HaveOccurred())
+	fake = env.Fake
+	secrets.add(suiteToken)
+
+	k8s, err = client.New(env.Config, client.Options{Scheme: scheme})
+	Expect(err).NotTo(HaveOccurred())
+
+	mgr, err := ctrl.NewManager(env.Config, ctrl.Options{
+		Scheme:                 scheme,
+		Metrics:                metricsserver.Options{BindAddress: "0"},
+		HealthProbeBindAddress: "0",
+	})
+	Expect(err).NotTo(HaveOccurred())
+	api, err := bitrise.NewClient(env.FakeURL)
+	Expect(err).NotTo(HaveOccurred())
+	r := &OutgoingWebhookReconciler{
+		Client:       mgr.GetClient(),
+		APIReader:    mgr.GetAPIReader(),
+		Bitrise:      api,
+		DefaultToken: func() (string, error) { return tokenNow() },
+		Recorder:     mgr.GetEventRecorder("outgoingwebhook-controller"),
+	}
+	Expect(r.SetupWithManager(ctx, mgr, Options{MaxConcurrentReconciles: 4})).To(Succeed())
+	go func() {
+		defer GinkgoRecover()
+		Expect(mgr.Start(ctx)).To(Succeed())
+	}()
+})
+
+var _ = AfterSuite(func() {
+	if cancel != nil {
+		cancel()
+	}
+	if env != nil {
+		Expect(env.Stop()).To(Succeed())
+	}
+	By("checking that no secret value reached the manager's logs")
+	for _, s := range secrets.all() {
+		Expect(logs.String()).NotTo(ContainSubstring(s), "a secret value was logged")
+	}
+})
+
+// syncBuffer collects the manager's logs.
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
+// secretRegistry remembers every secret value the specs use, to check that
+// none of them ever shows in logs, events or status.
+type secretRegistry struct {
+	mu     sync.Mutex
+	values []string
+}
+
+func (r *secretRegistry) add(v string) string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.values = append(r.values, v)
+	return v
+}
+
+func (r *secretRegistry) all() []string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return append([]string(nil), r.values...)
+}
+
+var uniq = struct {
+	sync.Mutex
+	n int
+}{}
+
+// unique returns a name no other spec uses.
+func unique(prefix string) string {
+	uniq.Lock()
+	defer uniq.Unlock()
+	uniq.n++
+	return fmt.Sprintf("%s-%d-%d", prefix, GinkgoParallelProcess(), uniq.n)
+}
+
+// secretValue returns a fresh secret value, registered for the leak checks.
+func secretValue(what string) string {
+	return secrets.add(fmt.Sprintf("%s-%s-%d", what, strings.Repeat("x", 4), time.Now().UnixNano()))
+}
