@@ -139,7 +139,7 @@ type OutgoingWebhookSpec struct {
 	// +kubebuilder:validation:Pattern="^([0-9]+(\\.[0-9]+)?(ms|s|m|h))+$"
 	// +kubebuilder:validation:XValidation:rule="duration(self) >= duration('5s')",message="interval must be at least 5s"
 	// +optional
-	Interval metav1.Duration `json:"interval,omitempty"`
+	Interval *metav1.Duration `json:"interval,omitempty"`
 
 	// Suspend stops all calls to the Bitrise API for this resource while
 	// true, deletion included (the finalizer then waits).
@@ -230,10 +230,10 @@ func (in *OutgoingWebhook) SetConditions(conditions []metav1.Condition) {
 
 // GetInterval returns the drift-check interval, with the default applied.
 func (in *OutgoingWebhook) GetInterval() metav1.Duration {
-	if in.Spec.Interval.Duration <= 0 {
+	if in.Spec.Interval == nil || in.Spec.Interval.Duration <= 0 {
 		return metav1.Duration{Duration: DefaultInterval}
 	}
-	return in.Spec.Interval
+	return *in.Spec.Interval
 }
 
 // OutgoingWebhookList is a list of OutgoingWebhook.

@@ -35,7 +35,7 @@ var _ = Describe("Creating and updating", func() {
 		Expect(got.Status.Slug).NotTo(BeEmpty())
 		Expect(got.Status.CreatedAt).NotTo(BeNil())
 		Expect(got.Status.UpdatedAt).NotTo(BeNil())
-		Expect(got.Spec.Interval.Duration).To(Equal(10*time.Minute), "interval defaults to 10m")
+		Expect(got.Spec.Interval).To(Equal(&metav1.Duration{Duration: 10 * time.Minute}), "interval defaults to 10m")
 		Expect(got.Spec.DeletionPolicy).To(Equal(webhooksv1alpha1.DeletionPolicyDelete))
 
 		hooks := remote(app)
@@ -288,7 +288,7 @@ var _ = Describe("Drift", func() {
 
 	It("checks for drift every interval without being asked", func() {
 		obj := createWebhook(ns, app, func(o *webhooksv1alpha1.OutgoingWebhook) {
-			o.Spec.Interval = metav1.Duration{Duration: 5 * time.Second}
+			o.Spec.Interval = &metav1.Duration{Duration: 5 * time.Second}
 		})
 		slug := waitReady(obj).Status.Slug
 		fake.UpdateOutOfBand(app, slug, func(w *bitrise.Webhook) { w.Events = []string{"pipeline"} })

@@ -313,8 +313,9 @@ func (r *OutgoingWebhookReconciler) reconcileDelete(ctx context.Context, obj *we
 			if terminating, nsErr := r.namespaceTerminating(ctx, obj.Namespace); nsErr == nil && terminating {
 				// The namespace is going away with the credentials in it:
 				// waiting would wedge it for ever.
-				r.event(obj, corev1.EventTypeWarning, eventOrphaned,
-					"Left remote webhook %s on Bitrise: its namespace is being deleted and the credentials are gone (%s)", obj.Status.Slug, stall.message)
+				msg := fmt.Sprintf("Left remote webhook %s on Bitrise: its namespace is being deleted and the credentials are gone (%s)", obj.Status.Slug, stall.message)
+				logf.FromContext(ctx).Info(msg)
+				r.event(obj, corev1.EventTypeWarning, eventOrphaned, "%s", msg)
 				return r.release(ctx, obj, p)
 			}
 		}

@@ -31,7 +31,8 @@ func (p *patcher) patch(ctx context.Context) error {
 		if err := p.client.Patch(ctx, target, client.MergeFromWithOptions(p.before, client.MergeFromWithOptimisticLock{})); err != nil {
 			return fmt.Errorf("patching metadata: %w", err)
 		}
-		p.obj.ResourceVersion = target.ResourceVersion
+		// The status diff below must hold status only.
+		p.obj.ObjectMeta = *target.ObjectMeta.DeepCopy()
 		p.before.ObjectMeta = *target.ObjectMeta.DeepCopy()
 	}
 	statusPatch := client.MergeFrom(p.before)

@@ -1,0 +1,126 @@
+// Command dev runs the operator locally with no cluster: a local control
+// plane with the CRD, the Bitrise API fake, the samples applied, and the
+// manager (bin/manager) running against both. `make dev` runs it.
+package main
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"os/signal"
+	"path/filepath"
+	"regexp"
+	"syscall"
+
+	"github.com/bitrise-webhook-operator/operator/test/localenv"
+)
+
+// devToken is the default API token the fake accepts in the local run.
+const devToken = "dev-token"
+
+func main() {
+	if err := run(); err != nil {
+		fmt.Fprintln(os.Stderr, "dev:", err)
+		os.Exit(1)
+	}
+}
+
+func run() error {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+
+	root, err := localenv.RepoRoot()
+	if err != nil {
+		return err
+	}
+	fakeAddr := os.Getenv("DEV_FAKE_ADDR")
+	if fakeAddr == "" {
+		fakeAddr = "127.0.0.1:18089"
+	}
+	fmt.Println("starting a local control plane and the Bitrise API fake...")
+	env, err := localenv.Start(localenv.Options{FakeAddr: fakeAddr, Dir: filepath.Join(root, "bin", "dev")})
+	if err != nil {
+		return err
+	}
+	defer func() { _ = env.Stop() }()
+
+	samples := filepath.Join(root, "config", "samples")
+	apps, err := sampleApps(filepath.Join(samples, "webhooks_v1alpha1_outgoingwebhook.yaml"))
+	if err != nil {
+		return err
+	}
+	for _, app := range apps {
+		env.Fake.AddApp(app, devToken)
+	}
+	if err := kubectl(ctx, env, "apply", "-k", samples); err != nil {
+		return err
+	}
+
+	manager := exec.CommandContext(ctx, filepath.Join(root, "bin", "manager"),
+		"--kubeconfig", env.Kubeconfig,
+		"--bitrise-api-url", env.FakeURL,
+		"--metrics-bind-address", "0",
+		"--health-probe-bind-address", "127.0.0.1:18081",
+	)
+	manager.Env = append(os.Environ(), "BITRISE_TOKEN="+devToken)
+	manager.Stdout, manager.Stderr = os.Stdout, os.Stderr
+	manager.Cancel = func() error { return manager.Process.Signal(syscall.SIGTERM) }
+	if err := manager.Start(); err != nil {
+		return fmt.Errorf("starting bin/manager (run `make build`): %w", err)
+	}
+	printHelp(env, samples)
+	err = manager.Wait()
+	if ctx.Err() != nil {
+		fmt.Println("\nstopped.")
+		return nil
+	}
+	return fmt.Errorf("the manager exited: %w", err)
+}
+
+func printHelp(env *localenv.Env, samples string) {
+	fmt.Printf(`
+The operator is running against a local control plane and a Bitrise API fake.
+In another terminal:
+
+  export KUBECONFIG=%s
+  alias kubectl=%s
+  kubectl get outgoingwebhooks -A -o wide       # App, URL, Slug, Ready
+  kubectl describe owh build-notifier           # conditions and events
+  curl -s %s/_fake/state                        # the fake's webhooks
+
+Things to try:
+  kubectl patch owh build-notifier --type merge -p '{"spec":{"events":["build","pipeline"]}}'
+  kubectl create secret generic build-notifier-secret --from-literal=secret=rotated --dry-run=client -o yaml | kubectl apply -f -
+  kubectl annotate owh build-notifier webhooks.bitrise.io/reconcile-requested-at="$(date +%%s)" --overwrite
+  kubectl delete -k %s
+
+Ctrl-C stops everything. Manager logs follow.
+
+`, env.Kubeconfig, env.Kubectl, baseOf(env.FakeURL), samples)
+}
+
+func kubectl(ctx context.Context, env *localenv.Env, args ...string) error {
+	cmd := exec.CommandContext(ctx, env.Kubectl, append([]string{"--kubeconfig", env.Kubeconfig}, args...)...)
+	cmd.Stdout, cmd.Stderr = os.Stdout, os.Stderr
+	return cmd.Run()
+}
+
+var appSlugLine = regexp.MustCompile(`(?m)^\s*appSlug:\s*"?([A-Za-z0-9_-]+)"?\s*$`)
+
+// sampleApps returns the app slugs the samples use, for the fake to know them.
+func sampleApps(path string) ([]string, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	var apps []string
+	for _, m := range appSlugLine.FindAllStringSubmatch(string(data), -1) {
+		apps = append(apps, m[1])
+	}
+	return apps, nil
+}
+
+func baseOf(apiURL string) string {
+	return apiURL[:len(apiURL)-len("/v0.1")]
+}

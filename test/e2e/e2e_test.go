@@ -1,0 +1,148 @@
+// Package e2e runs the built manager binary against a real API server
+// (envtest) and the Bitrise API fake, and drives it with kubectl, as a user
+// would: apply the samples, wait for Ready, delete them.
+package e2e
+
+import (
+	"bytes"
+	"context"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/bitrise-webhook-operator/operator/test/localenv"
+)
+
+const (
+	token     = "e2e-token-7c1d"
+	sampleApp = "a1b2c3d4e5f60789"
+)
+
+func TestSamplesEndToEnd(t *testing.T) {
+	env, err := localenv.Start(localenv.Options{Dir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = env.Stop() })
+	env.Fake.AddApp(sampleApp, token)
+
+	manager := buildManager(t, env.Root)
+	logs := startManager(t, manager, env)
+
+	samples := filepath.Join(env.Root, "config", "samples")
+	kubectl(t, env, "apply", "-k", samples)
+	kubectl(t, env, "wait", "--for=condition=Ready", "--timeout=60s", "-n", "default", "owh/build-notifier", "owh/audit-log")
+
+	hooks := env.Fake.Webhooks(sampleApp)
+	if len(hooks) != 2 {
+		t.Fatalf("want 2 remote webhooks, got %d: %+v", len(hooks), hooks)
+	}
+	byURL := map[string]int{}
+	for i, h := range hooks {
+		byURL[h.URL] = i
+	}
+	notifier := hooks[byURL["https://hooks.example.com/bitrise/builds"]]
+	if got := notifier.Headers["Authorization"]; got != "Bearer replace-with-the-receiver-token" {
+		t.Errorf("the Secret's header did not reach the webhook: %q", got)
+	}
+	if notifier.Headers["X-Team"] != "mobile" {
+		t.Errorf("inline header missing: %v", notifier.Headers)
+	}
+	if s, _ := env.Fake.Secret(sampleApp, notifier.Slug); s != "change-me-to-a-long-random-string" {
+		t.Errorf("webhook secret not applied")
+	}
+
+	wide := kubectl(t, env, "get", "owh", "-n", "default", "-o", "wide")
+	for _, want := range []string{"APP", "URL", "SLUG", "READY", "STATUS", "AGE", notifier.Slug, "True", "is in sync"} {
+		if !strings.Contains(wide, want) {
+			t.Errorf("kubectl get -o wide lacks %q:\n%s", want, wide)
+		}
+	}
+	explain := kubectl(t, env, "explain", "outgoingwebhook.spec.secretRef")
+	if !strings.Contains(explain, "Flux notification Provider") {
+		t.Errorf("kubectl explain shows no field documentation:\n%s", explain)
+	}
+
+	kubectl(t, env, "delete", "-k", samples, "--wait=true", "--timeout=60s")
+	left := env.Fake.Webhooks(sampleApp)
+	if len(left) != 1 || left[0].URL != "https://audit.example.com/bitrise" {
+		t.Fatalf("after delete, want only the Orphan webhook left, got %+v", left)
+	}
+
+	for _, secret := range []string{token, "change-me-to-a-long-random-string", "replace-with-the-receiver-token"} {
+		if strings.Contains(logs.String(), secret) {
+			t.Errorf("the manager logged a secret value")
+		}
+	}
+}
+
+func buildManager(t *testing.T, root string) string {
+	t.Helper()
+	out := filepath.Join(t.TempDir(), "manager")
+	cmd := exec.Command("go", "build", "-o", out, "./cmd")
+	cmd.Dir = root
+	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
+	if b, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("go build ./cmd: %v\n%s", err, b)
+	}
+	return out
+}
+
+func startManager(t *testing.T, bin string, env *localenv.Env) *lockedBuffer {
+	t.Helper()
+	logs := &lockedBuffer{}
+	ctx, cancel := context.WithCancel(context.Background())
+	cmd := exec.CommandContext(ctx, bin,
+		"--kubeconfig", env.Kubeconfig,
+		"--bitrise-api-url", env.FakeURL,
+		"--metrics-bind-address", "0",
+		"--health-probe-bind-address", "0",
+	)
+	cmd.Env = append(os.Environ(), "BITRISE_TOKEN="+token)
+	cmd.Stdout, cmd.Stderr = logs, logs
+	cmd.Cancel = func() error { return cmd.Process.Signal(syscall.SIGTERM) }
+	cmd.WaitDelay = 10 * time.Second
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		cancel()
+		_ = cmd.Wait()
+		if t.Failed() {
+			t.Logf("manager output:\n%s", logs.String())
+		}
+	})
+	return logs
+}
+
+func kubectl(t *testing.T, env *localenv.Env, args ...string) string {
+	t.Helper()
+	cmd := exec.Command(env.Kubectl, append([]string{"--kubeconfig", env.Kubeconfig}, args...)...)
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("kubectl %s: %v\n%s", strings.Join(args, " "), err, out)
+	}
+	return string(out)
+}
+
+type lockedBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *lockedBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *lockedBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
