@@ -53,3 +53,59 @@ envtest-bins: ## Build kube-apiserver, etcd and kubectl from Go modules into bin
 
 $(CONTROLLER_GEN):
 	GOBIN=$(BIN) go install sigs.k8s.io/controller-tools/cmd/controller-gen@$(CONTROLLER_TOOLS_VERSION)
+
+##@ Install
+
+KUSTOMIZE ?= $(BIN)/kustomize
+# Keep in step with sigs.k8s.io/kustomize/api in go.mod (the staleness test
+# in test/install builds with that library and compares).
+KUSTOMIZE_VERSION ?= v5.8.2
+HELM ?= $(BIN)/helm
+# test/install reads this line to build the same Helm.
+HELM_VERSION ?= v4.3.1
+KUBECTL ?= kubectl
+IMG ?= ghcr.io/bitrise-webhook-operator/operator:latest
+
+.PHONY: build-installer
+build-installer: manifests $(KUSTOMIZE) ## Write dist/install.yaml and the chart's copies of the CRD and manager role.
+	mkdir -p dist dist/chart/files/crds dist/chart/files/rbac
+	$(KUSTOMIZE) build config/default > dist/install.yaml
+	rm -f dist/chart/files/crds/*.yaml
+	cp config/crd/bases/*.yaml dist/chart/files/crds/
+	cp config/rbac/role.yaml dist/chart/files/rbac/role.yaml
+
+.PHONY: helm-lint
+helm-lint: $(HELM) ## Lint the Helm chart in dist/chart.
+	$(HELM) lint --strict dist/chart
+
+.PHONY: docker-build
+docker-build: ## Build the manager image, tagged IMG (needs a Docker engine).
+	docker build -t $(IMG) .
+
+.PHONY: install
+install: $(KUSTOMIZE) ## Install the CRD into the cluster of the current kubeconfig.
+	$(KUSTOMIZE) build config/crd | $(KUBECTL) apply --server-side -f -
+
+.PHONY: uninstall
+uninstall: $(KUSTOMIZE) ## Delete the CRD, and with it every OutgoingWebhook.
+	$(KUSTOMIZE) build config/crd | $(KUBECTL) delete --ignore-not-found -f -
+
+.PHONY: deploy
+deploy: $(KUSTOMIZE) ## Deploy the operator (config/default) to the cluster of the current kubeconfig.
+	$(KUSTOMIZE) build config/default | $(KUBECTL) apply --server-side -f -
+
+.PHONY: undeploy
+undeploy: $(KUSTOMIZE) ## Delete what deploy created, the CRD included.
+	$(KUSTOMIZE) build config/default | $(KUBECTL) delete --ignore-not-found -f -
+
+.PHONY: kustomize
+kustomize: $(KUSTOMIZE) ## Build kustomize from Go modules into bin/ (once).
+
+.PHONY: helm
+helm: $(HELM) ## Build helm from Go modules into bin/ (once).
+
+$(KUSTOMIZE):
+	GOBIN=$(BIN) go install sigs.k8s.io/kustomize/kustomize/v5@$(KUSTOMIZE_VERSION)
+
+$(HELM):
+	GOBIN=$(BIN) go install helm.sh/helm/v4/cmd/helm@$(HELM_VERSION)

@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+	"sync"
 	"time"
 )
 
@@ -26,6 +27,10 @@ type Client struct {
 	baseURL    string
 	httpClient *http.Client
 	userAgent  string
+	qps        float64
+	burst      int
+	observer   Observer
+	gates      sync.Map // sha256 of a token -> *gate
 }
 
 // Option configures a Client.
@@ -70,6 +75,8 @@ func NewClient(baseURL string, opts ...Option) (*Client, error) {
 			Transport: http.DefaultTransport.(*http.Transport).Clone(),
 		},
 		userAgent: defaultUserAgent,
+		qps:       DefaultQPS,
+		burst:     DefaultBurst,
 	}
 	for _, opt := range opts {
 		opt(c)
@@ -80,7 +87,7 @@ func NewClient(baseURL string, opts ...Option) (*Client, error) {
 // ForToken returns the API as seen with token. It allocates nothing but a
 // small struct, so callers may call it per reconcile.
 func (c *Client) ForToken(token string) API {
-	return &tokenClient{Client: c, token: token}
+	return &tokenClient{Client: c, token: token, gate: c.gateFor(token)}
 }
 
 var _ API = (*tokenClient)(nil)
@@ -88,6 +95,7 @@ var _ API = (*tokenClient)(nil)
 type tokenClient struct {
 	*Client
 	token string
+	gate  *gate
 }
 
 // request is one call. path is already escaped; sensitive lists the values
@@ -95,6 +103,7 @@ type tokenClient struct {
 type request struct {
 	method    string
 	path      string
+	route     string // the path template, for metrics
 	query     url.Values
 	body      any
 	sensitive []string
@@ -127,11 +136,27 @@ func (t *tokenClient) do(ctx context.Context, req request) (int, []byte, error) 
 		httpReq.Header.Set("Content-Type", "application/json")
 	}
 
+	waited, err := t.gate.wait(ctx)
+	if waited > time.Millisecond && t.observer != nil {
+		t.observer.Throttled(waited)
+	}
+	if err != nil {
+		return 0, nil, &NetworkError{Method: req.method, Path: req.path, Err: err, text: redact.redact(err.Error())}
+	}
+	start := time.Now()
 	resp, err := t.httpClient.Do(httpReq)
+	if t.observer != nil {
+		code := 0
+		if resp != nil {
+			code = resp.StatusCode
+		}
+		t.observer.RequestDone(req.method, req.route, code, time.Since(start))
+	}
 	if err != nil {
 		return 0, nil, &NetworkError{Method: req.method, Path: req.path, Err: err, text: redact.redact(err.Error())}
 	}
 	defer func() { _ = resp.Body.Close() }()
+	t.gate.learn(resp, time.Now())
 	respBody, err := io.ReadAll(io.LimitReader(resp.Body, maxBodySize+1))
 	if err != nil {
 		return 0, nil, &NetworkError{Method: req.method, Path: req.path, Err: err, text: redact.redact(err.Error())}

@@ -16,6 +16,12 @@ const (
 	maxPages = 1000
 )
 
+// Path templates, as metrics label them (slugs would make unbounded labels).
+const (
+	routeWebhooks = "/apps/{app-slug}/outgoing-webhooks"
+	routeWebhook  = "/apps/{app-slug}/outgoing-webhooks/{app-webhook-slug}"
+)
+
 func webhooksPath(appSlug string) string {
 	return "/apps/" + url.PathEscape(appSlug) + "/outgoing-webhooks"
 }
@@ -25,7 +31,7 @@ func webhookPath(appSlug, webhookSlug string) string {
 }
 
 func (t *tokenClient) ListWebhooks(ctx context.Context, appSlug string) ([]Webhook, error) {
-	req := request{method: http.MethodGet, path: webhooksPath(appSlug)}
+	req := request{method: http.MethodGet, path: webhooksPath(appSlug), route: routeWebhooks}
 	all := []Webhook{}
 	followed := map[string]bool{}
 	next := ""
@@ -68,6 +74,7 @@ func (t *tokenClient) CreateWebhook(ctx context.Context, appSlug string, params 
 	return t.sendItem(ctx, request{
 		method:    http.MethodPost,
 		path:      webhooksPath(appSlug),
+		route:     routeWebhooks,
 		body:      params,
 		sensitive: append(headerValues(params.Headers), params.Secret),
 	})
@@ -81,13 +88,14 @@ func (t *tokenClient) UpdateWebhook(ctx context.Context, appSlug, webhookSlug st
 	return t.sendItem(ctx, request{
 		method:    http.MethodPut,
 		path:      webhookPath(appSlug, webhookSlug),
+		route:     routeWebhook,
 		body:      params,
 		sensitive: headerValues(params.Headers),
 	})
 }
 
 func (t *tokenClient) DeleteWebhook(ctx context.Context, appSlug, webhookSlug string) error {
-	_, _, err := t.do(ctx, request{method: http.MethodDelete, path: webhookPath(appSlug, webhookSlug)})
+	_, _, err := t.do(ctx, request{method: http.MethodDelete, path: webhookPath(appSlug, webhookSlug), route: routeWebhook})
 	if IsNotFound(err) {
 		return nil
 	}

@@ -42,6 +42,9 @@ type OutgoingWebhookReconciler struct {
 	APIReader    client.Reader
 	Bitrise      APIFactory
 	DefaultToken TokenSource
+	// Observations shares recent lists of an app's webhooks between
+	// reconciles; NewObservations when nil.
+	Observations *bitrise.Observations
 	Recorder     events.EventRecorder
 }
 
@@ -98,14 +101,14 @@ func (r *OutgoingWebhookReconciler) Reconcile(ctx context.Context, req ctrl.Requ
 		return ctrl.Result{}, nil
 	}
 
-	err := r.reconcileNormal(ctx, obj, p)
+	observedAt, err := r.reconcileNormal(ctx, obj, p)
 	requested := obj.Annotations[webhooksv1alpha1.ReconcileRequestedAtAnnotation]
 	var stall *stalledError
 	switch {
 	case err == nil:
 		obj.Status.ObservedGeneration = obj.Generation
 		obj.Status.LastHandledReconcileAt = requested
-		return ctrl.Result{RequeueAfter: jitter(obj.GetInterval().Duration)}, nil
+		return ctrl.Result{RequeueAfter: nextDriftCheck(observedAt, obj.GetInterval().Duration)}, nil
 	case errors.As(err, &stall):
 		// A terminal failure of this generation: handled, waiting for the user.
 		markStalled(obj, stall.reason, stall.message)
@@ -132,30 +135,36 @@ func transientMessage(err error) string {
 }
 
 // reconcileNormal observes the remote webhook, then creates, adopts,
-// replaces or updates it so that it matches the desired state.
-func (r *OutgoingWebhookReconciler) reconcileNormal(ctx context.Context, obj *webhooksv1alpha1.OutgoingWebhook, p *patcher) error {
+// replaces or updates it so that it matches the desired state. It returns
+// when the app's webhooks were observed, to schedule the next drift check.
+func (r *OutgoingWebhookReconciler) reconcileNormal(ctx context.Context, obj *webhooksv1alpha1.OutgoingWebhook, p *patcher) (time.Time, error) {
 	desired, err := r.desiredFor(ctx, obj)
 	if err != nil {
-		return err
+		return time.Time{}, err
 	}
 	peers, err := r.appPeers(ctx, obj)
 	if err != nil {
-		return err
+		return time.Time{}, err
 	}
 	if winner := peers.claimedBy(obj); winner != nil {
-		return stalled(webhooksv1alpha1.ReasonAlreadyManaged,
+		return time.Time{}, stalled(webhooksv1alpha1.ReasonAlreadyManaged,
 			"app %s already has a webhook for this URL managed by OutgoingWebhook %s/%s",
 			obj.Spec.AppSlug, winner.Namespace, winner.Name)
 	}
-	api, err := r.apiFor(ctx, obj)
+	api, token, err := r.apiFor(ctx, obj)
 	if err != nil {
-		return err
+		return time.Time{}, err
 	}
-	remote, err := api.ListWebhooks(ctx, obj.Spec.AppSlug)
+	remote, observedAt, err := r.Observations.List(ctx, api, token, obj.Spec.AppSlug, observationMaxAge(obj))
 	if err != nil {
-		return classifyAPIError(err, obj.Spec.AppSlug)
+		return time.Time{}, classifyAPIError(err, obj.Spec.AppSlug)
 	}
+	w := writer{api: api, obs: r.Observations, app: obj.Spec.AppSlug}
+	return observedAt, r.converge(ctx, obj, p, w, remote, peers, desired)
+}
 
+// converge acts on one observation of the app's webhooks.
+func (r *OutgoingWebhookReconciler) converge(ctx context.Context, obj *webhooksv1alpha1.OutgoingWebhook, p *patcher, api writer, remote []bitrise.Webhook, peers appPeers, desired desiredWebhook) error {
 	current := r.resolveCurrent(ctx, obj, remote, peers.ownedSlugs(obj))
 	if current == nil {
 		return r.create(ctx, obj, p, api, desired)
@@ -163,7 +172,7 @@ func (r *OutgoingWebhookReconciler) reconcileNormal(ctx context.Context, obj *we
 	if !secretUpToDate(obj.Status.SecretDigest, desired.Secret) {
 		// PUT cannot change the secret: replace the webhook, deleting the
 		// old one first so that two are never left behind.
-		if err := api.DeleteWebhook(ctx, obj.Spec.AppSlug, current.Slug); err != nil {
+		if err := api.delete(ctx, current.Slug); err != nil && !bitrise.IsNotFound(err) {
 			return classifyAPIError(err, obj.Spec.AppSlug)
 		}
 		forgetRemote(obj)
@@ -173,7 +182,7 @@ func (r *OutgoingWebhookReconciler) reconcileNormal(ctx context.Context, obj *we
 		return r.create(ctx, obj, p, api, desired, withReason(eventRotated))
 	}
 	if needsUpdate(desired, *current) {
-		updated, err := api.UpdateWebhook(ctx, obj.Spec.AppSlug, current.Slug, bitrise.UpdateParams{
+		updated, err := api.update(ctx, current.Slug, bitrise.UpdateParams{
 			URL: desired.URL, Events: desired.Events, Headers: desired.Headers,
 		})
 		if bitrise.IsNotFound(err) {
@@ -237,7 +246,7 @@ func withReason(reason string) func(*createOptions) {
 // create records a create-pending marker and the digest of the secret about
 // to be sent, then creates the remote webhook. If the response is lost, the
 // next pass finds the webhook by URL instead of creating a second one.
-func (r *OutgoingWebhookReconciler) create(ctx context.Context, obj *webhooksv1alpha1.OutgoingWebhook, p *patcher, api bitrise.API, desired desiredWebhook, opts ...func(*createOptions)) error {
+func (r *OutgoingWebhookReconciler) create(ctx context.Context, obj *webhooksv1alpha1.OutgoingWebhook, p *patcher, api writer, desired desiredWebhook, opts ...func(*createOptions)) error {
 	o := createOptions{reason: eventCreated}
 	for _, opt := range opts {
 		opt(&o)
@@ -259,7 +268,7 @@ func (r *OutgoingWebhookReconciler) create(ctx context.Context, obj *webhooksv1a
 		return err
 	}
 
-	created, err := api.CreateWebhook(ctx, obj.Spec.AppSlug, bitrise.CreateParams{
+	created, err := api.create(ctx, bitrise.CreateParams{
 		URL: desired.URL, Events: desired.Events, Headers: desired.Headers, Secret: desired.Secret,
 	})
 	if err != nil {
@@ -268,7 +277,11 @@ func (r *OutgoingWebhookReconciler) create(ctx context.Context, obj *webhooksv1a
 	}
 	delete(obj.Annotations, webhooksv1alpha1.CreatePendingAnnotation)
 	recordRemote(obj, created)
-	r.event(obj, corev1.EventTypeNormal, o.reason, "Created remote webhook %s", created.Slug)
+	if o.reason == eventRotated {
+		r.event(obj, corev1.EventTypeNormal, o.reason, "Rotated the webhook secret by replacing the remote webhook: now %s", created.Slug)
+	} else {
+		r.event(obj, corev1.EventTypeNormal, o.reason, "Created remote webhook %s", created.Slug)
+	}
 	markReady(obj, fmt.Sprintf("Webhook %s is in sync", created.Slug))
 	return nil
 }
@@ -328,14 +341,14 @@ func (r *OutgoingWebhookReconciler) reconcileDelete(ctx context.Context, obj *we
 }
 
 func (r *OutgoingWebhookReconciler) deleteRemote(ctx context.Context, obj *webhooksv1alpha1.OutgoingWebhook, ownedByOthers map[string]string) error {
-	api, err := r.apiFor(ctx, obj)
+	api, token, err := r.apiFor(ctx, obj)
 	if err != nil {
 		return err
 	}
 	slug := obj.Status.Slug
 	if slug == "" {
 		// A create whose outcome is unknown: find what it made, if anything.
-		remote, err := api.ListWebhooks(ctx, obj.Spec.AppSlug)
+		remote, _, err := r.Observations.List(ctx, api, token, obj.Spec.AppSlug, 0)
 		if bitrise.IsNotFound(err) {
 			return nil
 		}
@@ -349,7 +362,8 @@ func (r *OutgoingWebhookReconciler) deleteRemote(ctx context.Context, obj *webho
 		slug = w.Slug
 	}
 	// A 404 (webhook or app gone) counts as deleted.
-	if err := api.DeleteWebhook(ctx, obj.Spec.AppSlug, slug); err != nil && !bitrise.IsNotFound(err) {
+	w := writer{api: api, obs: r.Observations, app: obj.Spec.AppSlug}
+	if err := w.delete(ctx, slug); err != nil && !bitrise.IsNotFound(err) {
 		return classifyAPIError(err, obj.Spec.AppSlug)
 	}
 	r.event(obj, corev1.EventTypeNormal, eventDeleted, "Deleted remote webhook %s", slug)
@@ -388,18 +402,18 @@ func (r *OutgoingWebhookReconciler) desiredFor(ctx context.Context, obj *webhook
 
 // apiFor returns the Bitrise API with the token of credentialsRef, or the
 // operator's default token.
-func (r *OutgoingWebhookReconciler) apiFor(ctx context.Context, obj *webhooksv1alpha1.OutgoingWebhook) (bitrise.API, error) {
+func (r *OutgoingWebhookReconciler) apiFor(ctx context.Context, obj *webhooksv1alpha1.OutgoingWebhook) (bitrise.API, string, error) {
 	ref := obj.Spec.CredentialsRef
 	if ref == nil {
 		token, err := r.DefaultToken()
 		if err != nil {
-			return nil, stalled(webhooksv1alpha1.ReasonCredentialsNotFound, "reading the operator's default API token: %s", err.Error())
+			return nil, "", stalled(webhooksv1alpha1.ReasonCredentialsNotFound, "reading the operator's default API token: %s", err.Error())
 		}
 		if token == "" {
-			return nil, stalled(webhooksv1alpha1.ReasonCredentialsNotFound,
+			return nil, "", stalled(webhooksv1alpha1.ReasonCredentialsNotFound,
 				"no API token: set spec.credentialsRef, or give the operator a default token (BITRISE_TOKEN or --bitrise-token-file)")
 		}
-		return r.Bitrise.ForToken(token), nil
+		return r.Bitrise.ForToken(token), token, nil
 	}
 	key := ref.Key
 	if key == "" {
@@ -408,15 +422,15 @@ func (r *OutgoingWebhookReconciler) apiFor(ctx context.Context, obj *webhooksv1a
 	var secret corev1.Secret
 	if err := r.APIReader.Get(ctx, types.NamespacedName{Namespace: obj.Namespace, Name: ref.Name}, &secret); err != nil {
 		if apierrors.IsNotFound(err) {
-			return nil, stalled(webhooksv1alpha1.ReasonCredentialsNotFound, "Secret %s named by spec.credentialsRef was not found", ref.Name)
+			return nil, "", stalled(webhooksv1alpha1.ReasonCredentialsNotFound, "Secret %s named by spec.credentialsRef was not found", ref.Name)
 		}
-		return nil, err
+		return nil, "", err
 	}
 	token := string(secret.Data[key])
 	if token == "" {
-		return nil, stalled(webhooksv1alpha1.ReasonCredentialsNotFound, "Secret %s named by spec.credentialsRef has no key %q (or it is empty)", ref.Name, key)
+		return nil, "", stalled(webhooksv1alpha1.ReasonCredentialsNotFound, "Secret %s named by spec.credentialsRef has no key %q (or it is empty)", ref.Name, key)
 	}
-	return r.Bitrise.ForToken(token), nil
+	return r.Bitrise.ForToken(token), token, nil
 }
 
 // secretUpToDate reports whether the remote webhook has the desired secret,
@@ -449,10 +463,12 @@ func apiTime(t time.Time) *metav1.Time {
 	return &mt
 }
 
-// jitter spreads periodic checks by ±10% so that resources created together
-// do not check drift in lockstep.
+// jitterFraction spreads periodic checks by ±10% so that resources
+// created together do not check drift in lockstep.
+const jitterFraction = 0.1
+
 func jitter(d time.Duration) time.Duration {
-	return time.Duration(float64(d) * (0.9 + 0.2*rand.Float64()))
+	return time.Duration(float64(d) * (1 - jitterFraction + 2*jitterFraction*rand.Float64()))
 }
 
 func (r *OutgoingWebhookReconciler) event(obj *webhooksv1alpha1.OutgoingWebhook, eventType, reason, format string, args ...any) {
@@ -470,4 +486,64 @@ func (r *OutgoingWebhookReconciler) eventForReady(obj *webhooksv1alpha1.Outgoing
 			r.event(obj, corev1.EventTypeWarning, c.Reason, "%s", c.Message)
 		}
 	}
+}
+
+// writer makes the write calls of one app and keeps the shared observations
+// of that app true to them.
+type writer struct {
+	api bitrise.API
+	obs *bitrise.Observations
+	app string
+}
+
+func (w writer) create(ctx context.Context, params bitrise.CreateParams) (*bitrise.Webhook, error) {
+	created, err := w.api.CreateWebhook(ctx, w.app, params)
+	if err != nil {
+		w.obs.Invalidate(w.app) // it may exist although the answer is an error
+		return nil, err
+	}
+	w.obs.Put(w.app, *created)
+	return created, nil
+}
+
+func (w writer) update(ctx context.Context, slug string, params bitrise.UpdateParams) (*bitrise.Webhook, error) {
+	updated, err := w.api.UpdateWebhook(ctx, w.app, slug, params)
+	if err != nil {
+		w.obs.Invalidate(w.app)
+		return nil, err
+	}
+	w.obs.Put(w.app, *updated)
+	return updated, nil
+}
+
+func (w writer) delete(ctx context.Context, slug string) error {
+	if err := w.api.DeleteWebhook(ctx, w.app, slug); err != nil {
+		w.obs.Invalidate(w.app)
+		return err
+	}
+	w.obs.Remove(w.app, slug)
+	return nil
+}
+
+// observationMaxAge is how old a shared observation of the app may be for
+// this pass: the width of the jitter window of periodic checks, so that the
+// resources of one app share one list per interval; zero (a fresh list) when
+// the user asked for a reconcile or a create's outcome must be resolved.
+func observationMaxAge(obj *webhooksv1alpha1.OutgoingWebhook) time.Duration {
+	_, pending := obj.Annotations[webhooksv1alpha1.CreatePendingAnnotation]
+	requested := obj.Annotations[webhooksv1alpha1.ReconcileRequestedAtAnnotation]
+	if pending || requested != obj.Status.LastHandledReconcileAt {
+		return 0
+	}
+	return time.Duration(2 * jitterFraction * float64(obj.GetInterval().Duration))
+}
+
+// nextDriftCheck schedules the next check one jittered interval after the
+// observation used: resources of one app then fall due together and share
+// one list, while the jitter spreads their reconciles.
+func nextDriftCheck(observedAt time.Time, interval time.Duration) time.Duration {
+	if observedAt.IsZero() {
+		return jitter(interval)
+	}
+	return max(time.Until(observedAt.Add(jitter(interval))), time.Second)
 }

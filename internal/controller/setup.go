@@ -12,6 +12,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/predicate"
 
 	webhooksv1alpha1 "github.com/bitrise-webhook-operator/operator/api/v1alpha1"
+	"github.com/bitrise-webhook-operator/operator/internal/bitrise"
 )
 
 // Options tune the controller.
@@ -23,6 +24,9 @@ type Options struct {
 // watches: OutgoingWebhooks (spec changes, reconcile requests, deletion) and
 // the metadata of the Secrets they reference.
 func (r *OutgoingWebhookReconciler) SetupWithManager(ctx context.Context, mgr ctrl.Manager, opts Options) error {
+	if r.Observations == nil {
+		r.Observations = bitrise.NewObservations()
+	}
 	indexer := mgr.GetFieldIndexer()
 	if err := indexer.IndexField(ctx, &webhooksv1alpha1.OutgoingWebhook{}, indexSecretNames, secretNames); err != nil {
 		return err

@@ -1,0 +1,96 @@
+package chaos
+
+import (
+	"fmt"
+	"net/http"
+	"testing"
+
+	webhooksv1alpha1 "github.com/bitrise-webhook-operator/operator/api/v1alpha1"
+	"github.com/bitrise-webhook-operator/operator/internal/bitrise/bitrisefake"
+)
+
+// TestLostCreateResponses loses the answer to half of the creates: the
+// webhook exists on Bitrise but the operator never hears of it. The
+// create-pending marker must make the next pass adopt it instead of
+// creating a second one.
+func TestLostCreateResponses(t *testing.T) {
+	t.Parallel()
+	s := newScenario(t, "lost")
+	ns := s.namespace("a")
+	apps := []string{s.app("app-a"), s.app("app-b")}
+	removeFault := s.env.Fake.AddFault(bitrisefake.Fault{
+		Method: http.MethodPost, PathContains: "/apps/lost-", LoseResponse: true, Probability: 0.5,
+	})
+	s.startManager("lost")
+
+	const n = 20
+	for i := range n {
+		h := hookSpec{
+			ns: ns, name: fmt.Sprintf("hook-%02d", i), app: apps[i%2],
+			url:    fmt.Sprintf("https://hooks.example.com/lost/%02d", i),
+			events: []webhooksv1alpha1.Event{webhooksv1alpha1.EventBuild, webhooksv1alpha1.EventPipeline},
+		}
+		if i%3 == 0 {
+			h.secretRef = h.name
+			s.applySecret(ns, h.name, newSecretValue("lost-whsec"),
+				map[string]string{"X-Lost-Token": newSecretValue("lost-header")})
+		}
+		s.createHook(h)
+	}
+	s.waitConverged("responses lost", nil, "")
+
+	stats := requestStats(s.env.Fake.Requests(), "/apps/lost-")
+	logf(t, "chaos[lost]: resources=%d posts=%d lostResponses=%d deletes=%d puts=%d lists=%d",
+		n, stats.posts, stats.lostPosts, stats.deletes, stats.puts, stats.lists)
+	if stats.lostPosts == 0 {
+		t.Fatalf("no create response was lost: the scenario tested nothing")
+	}
+	if stats.posts != n {
+		t.Errorf("%d creates for %d resources: every create is served, so each lost answer must be adopted, not retried", stats.posts, n)
+	}
+	if stats.deletes != 0 {
+		t.Errorf("%d deletes: a lost create must not lead to a replacement (the digest of the secret sent was stored before the create)", stats.deletes)
+	}
+
+	removeFault()
+	poke := s.pokeAll()
+	s.waitConverged("after the fault", nil, poke)
+	if after := requestStats(s.env.Fake.Requests(), "/apps/lost-"); after.posts != stats.posts || after.deletes != 0 {
+		t.Errorf("a drift check after convergence changed the remote state: posts %d -> %d, deletes %d",
+			stats.posts, after.posts, after.deletes)
+	}
+	s.checkNoLeaks()
+	s.dumpDebug()
+}
+
+// requestCounts are the API requests of one scenario, by kind.
+type requestCounts struct {
+	total, lists, posts, puts, deletes, lostPosts, dropped int
+}
+
+func requestStats(reqs []bitrisefake.Request, pathContains string) requestCounts {
+	var c requestCounts
+	for _, r := range reqs {
+		if !contains(r.Path, pathContains) {
+			continue
+		}
+		c.total++
+		if r.Dropped {
+			c.dropped++
+		}
+		switch r.Method {
+		case http.MethodGet:
+			c.lists++
+		case http.MethodPost:
+			c.posts++
+			if r.Dropped && r.Status/100 == 2 {
+				c.lostPosts++
+			}
+		case http.MethodPut:
+			c.puts++
+		case http.MethodDelete:
+			c.deletes++
+		}
+	}
+	return c
+}

@@ -1,0 +1,327 @@
+package install
+
+import (
+	"path/filepath"
+	"reflect"
+	"slices"
+	"strings"
+	"testing"
+
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
+	networkingv1 "k8s.io/api/networking/v1"
+	policyv1 "k8s.io/api/policy/v1"
+	rbacv1 "k8s.io/api/rbac/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/labels"
+	"sigs.k8s.io/yaml"
+)
+
+// Rendered as release "owh" in namespace "owh-system".
+const (
+	release  = "owh"
+	fullname = "owh-bitrise-webhook-operator"
+	chartNS  = "owh-system"
+)
+
+func TestHelmLint(t *testing.T) {
+	chart := filepath.Join(root, "dist", "chart")
+	for _, flags := range [][]string{
+		nil,
+		{"--set-string", "token.value=x", "--set", "replicaCount=2,networkPolicy.enabled=true,metrics.serviceMonitor.enabled=true,rateLimit.qps=5,rateLimit.burst=10"},
+	} {
+		if out, stderr, err := runHelm(t, append([]string{"lint", "--strict", chart}, flags...)...); err != nil {
+			t.Errorf("helm lint --strict %s: %v\n%s%s", strings.Join(flags, " "), err, out, stderr)
+		}
+	}
+}
+
+func TestChartDefaults(t *testing.T) {
+	objs := parseObjects(t, helmTemplate(t, release, chartNS))
+	deploy := convert[appsv1.Deployment](t, find(t, objs, "Deployment", fullname))
+	if deploy.Namespace != chartNS || *deploy.Spec.Replicas != 1 {
+		t.Errorf("Deployment %s/%s with %d replicas", deploy.Namespace, deploy.Name, *deploy.Spec.Replicas)
+	}
+	pod := deploy.Spec.Template.Spec
+	manager := pod.Containers[0]
+	if want := "ghcr.io/bitrise-webhook-operator/operator:" + chartAppVersion(t); manager.Image != want {
+		t.Errorf("image %q, want %q", manager.Image, want)
+	}
+	wantArgs := []string{
+		"--leader-elect",
+		"--metrics-bind-address=:8443",
+		"--metrics-secure=true",
+		"--health-probe-bind-address=:8081",
+		"--bitrise-token-file=/var/run/secrets/bitrise/token",
+		"--bitrise-api-url=https://api.bitrise.io/v0.1",
+		"--max-concurrent-reconciles=4",
+		"--zap-log-level=info",
+	}
+	if !slices.Equal(manager.Args, wantArgs) {
+		t.Errorf("args\n%q, want\n%q", manager.Args, wantArgs)
+	}
+	checkTokenVolume(t, pod, "bitrise-api-token", "token")
+	find(t, objs, "ServiceAccount", pod.ServiceAccountName)
+
+	// Same hardening as config/manager.
+	kustomized := convert[appsv1.Deployment](t, find(t, parseObjects(t, readFile(t, "dist", "install.yaml")), "Deployment", kustomizeDeployment))
+	if want := kustomized.Spec.Template.Spec.SecurityContext; !reflect.DeepEqual(pod.SecurityContext, want) {
+		t.Errorf("pod securityContext %+v, want %+v", pod.SecurityContext, want)
+	}
+	if want := kustomized.Spec.Template.Spec.Containers[0].SecurityContext; !reflect.DeepEqual(manager.SecurityContext, want) {
+		t.Errorf("container securityContext %+v, want %+v", manager.SecurityContext, want)
+	}
+
+	svc := convert[corev1.Service](t, find(t, objs, "Service", fullname+"-metrics"))
+	if !labels.SelectorFromSet(svc.Spec.Selector).Matches(labels.Set(deploy.Spec.Template.Labels)) {
+		t.Errorf("metrics Service selector %v misses the pods %v", svc.Spec.Selector, deploy.Spec.Template.Labels)
+	}
+	for _, kind := range []string{"Secret", "PodDisruptionBudget", "NetworkPolicy", "ServiceMonitor"} {
+		if got := ofKind(objs, kind); len(got) != 0 {
+			t.Errorf("a %s is rendered by default", kind)
+		}
+	}
+	crd := find(t, objs, "CustomResourceDefinition", crdName)
+	if got := crd.GetAnnotations()["helm.sh/resource-policy"]; got != "keep" {
+		t.Errorf("CRD resource-policy %q, want keep", got)
+	}
+}
+
+func TestChartCRDMatchesSource(t *testing.T) {
+	rendered := find(t, parseObjects(t, helmTemplate(t, release, chartNS)), "CustomResourceDefinition", crdName)
+	source := parseObjects(t, readFile(t, "config", "crd", "bases", "webhooks.bitrise.io_outgoingwebhooks.yaml"))[0]
+	if !reflect.DeepEqual(rendered.Object["spec"], source.Object["spec"]) {
+		t.Error("the chart's CRD spec differs from config/crd/bases")
+	}
+	for k, v := range source.GetAnnotations() {
+		if rendered.GetAnnotations()[k] != v {
+			t.Errorf("the chart's CRD lacks annotation %s: %s", k, v)
+		}
+	}
+}
+
+// The chart's roles grant what config/rbac grants.
+func TestChartRBACMatchesKustomize(t *testing.T) {
+	chartObjs := parseObjects(t, helmTemplate(t, release, chartNS))
+	kustomizeObjs := parseObjects(t, readFile(t, "dist", "install.yaml"))
+	for kustomizeName, chartSuffix := range map[string]string{
+		"manager-role":                "manager",
+		"metrics-auth-role":           "metrics-auth",
+		"metrics-reader":              "metrics-reader",
+		"outgoingwebhook-editor-role": "outgoingwebhook-editor",
+		"outgoingwebhook-viewer-role": "outgoingwebhook-viewer",
+	} {
+		want := convert[rbacv1.ClusterRole](t, find(t, kustomizeObjs, "ClusterRole", "bitrise-webhook-operator-"+kustomizeName))
+		got := convert[rbacv1.ClusterRole](t, find(t, chartObjs, "ClusterRole", fullname+"-"+chartSuffix))
+		if !reflect.DeepEqual(got.Rules, want.Rules) {
+			t.Errorf("ClusterRole %s rules\n%+v, want (%s)\n%+v", got.Name, got.Rules, kustomizeName, want.Rules)
+		}
+		if !reflect.DeepEqual(aggregationLabels(got.Labels), aggregationLabels(want.Labels)) {
+			t.Errorf("ClusterRole %s aggregation labels %v, want %v", got.Name, got.Labels, want.Labels)
+		}
+	}
+	want := convert[rbacv1.Role](t, find(t, kustomizeObjs, "Role", "bitrise-webhook-operator-leader-election-role"))
+	got := convert[rbacv1.Role](t, find(t, chartObjs, "Role", fullname+"-leader-election"))
+	if !reflect.DeepEqual(got.Rules, want.Rules) {
+		t.Errorf("leader election Role rules\n%+v, want\n%+v", got.Rules, want.Rules)
+	}
+}
+
+func aggregationLabels(l map[string]string) map[string]string {
+	out := map[string]string{}
+	for k, v := range l {
+		if strings.HasPrefix(k, "rbac.authorization.k8s.io/aggregate-to-") {
+			out[k] = v
+		}
+	}
+	return out
+}
+
+func TestChartValues(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		flags []string
+		check func(t *testing.T, objs []*unstructured.Unstructured)
+	}{{
+		name:  "token value, two replicas, network policy",
+		flags: []string{"--set-string", "token.value=not-a-real-token", "--set", "replicaCount=2,networkPolicy.enabled=true"},
+		check: func(t *testing.T, objs []*unstructured.Unstructured) {
+			secret := convert[corev1.Secret](t, find(t, objs, "Secret", fullname+"-token"))
+			if string(secret.Data["token"]) != "not-a-real-token" || len(secret.Data) != 1 {
+				t.Errorf("token Secret data %q", secret.Data)
+			}
+			deploy := managerDeployment(t, objs)
+			checkTokenVolume(t, deploy.Spec.Template.Spec, fullname+"-token", "token")
+			pdb := convert[policyv1.PodDisruptionBudget](t, find(t, objs, "PodDisruptionBudget", fullname))
+			if pdb.Spec.MinAvailable == nil || pdb.Spec.MinAvailable.IntValue() != 1 ||
+				!labels.SelectorFromSet(pdb.Spec.Selector.MatchLabels).Matches(labels.Set(deploy.Spec.Template.Labels)) {
+				t.Errorf("PodDisruptionBudget %+v", pdb.Spec)
+			}
+			checkNetworkPolicy(t, convert[networkingv1.NetworkPolicy](t, find(t, objs, "NetworkPolicy", fullname)), deploy, 8443)
+		},
+	}, {
+		name:  "existing Secret with another key",
+		flags: []string{"--set", "token.existingSecret=team-token,token.key=pat"},
+		check: func(t *testing.T, objs []*unstructured.Unstructured) {
+			checkTokenVolume(t, managerDeployment(t, objs).Spec.Template.Spec, "team-token", "pat")
+		},
+	}, {
+		name:  "no token Secret",
+		flags: []string{"--set", "token.existingSecret="},
+		check: func(t *testing.T, objs []*unstructured.Unstructured) {
+			deploy := managerDeployment(t, objs)
+			if len(deploy.Spec.Template.Spec.Volumes) != 0 || hasArgPrefix(deploy, "--bitrise-token-file") {
+				t.Errorf("token volume or flag without a Secret: %+v %q", deploy.Spec.Template.Spec.Volumes, deploy.Spec.Template.Spec.Containers[0].Args)
+			}
+		},
+	}, {
+		name:  "rate limit",
+		flags: []string{"--set", "rateLimit.qps=0.5,rateLimit.burst=10"},
+		check: func(t *testing.T, objs []*unstructured.Unstructured) {
+			checkArgs(t, managerDeployment(t, objs), "--api-qps=0.5", "--api-burst=10")
+		},
+	}, {
+		name:  "rate limit qps only",
+		flags: []string{"--set", "rateLimit.qps=20"},
+		check: func(t *testing.T, objs []*unstructured.Unstructured) {
+			deploy := managerDeployment(t, objs)
+			checkArgs(t, deploy, "--api-qps=20")
+			if hasArgPrefix(deploy, "--api-burst") {
+				t.Errorf("--api-burst passed unset: %q", deploy.Spec.Template.Spec.Containers[0].Args)
+			}
+		},
+	}, {
+		name: "other settings",
+		flags: []string{"--set", "image.tag=v9.9.9,maxConcurrentReconciles=8,logLevel=debug,apiURL=https://bitrise.example.com/v0.1",
+			"--set", "extraArgs={--zap-encoder=console}", "--set", "extraEnv[0].name=HTTPS_PROXY,extraEnv[0].value=http://proxy:3128",
+			"--set", "leaderElection.id=owh-lock", "--set", "nodeSelector.kubernetes\\.io/os=linux"},
+		check: func(t *testing.T, objs []*unstructured.Unstructured) {
+			deploy := managerDeployment(t, objs)
+			checkArgs(t, deploy, "--max-concurrent-reconciles=8", "--zap-log-level=debug", "--zap-encoder=console",
+				"--bitrise-api-url=https://bitrise.example.com/v0.1", "--leader-election-id=owh-lock")
+			manager := deploy.Spec.Template.Spec.Containers[0]
+			if !strings.HasSuffix(manager.Image, ":v9.9.9") {
+				t.Errorf("image %q", manager.Image)
+			}
+			if len(manager.Env) != 1 || manager.Env[0].Name != "HTTPS_PROXY" || manager.Env[0].Value != "http://proxy:3128" {
+				t.Errorf("env %+v", manager.Env)
+			}
+			if deploy.Spec.Template.Spec.NodeSelector["kubernetes.io/os"] != "linux" {
+				t.Errorf("nodeSelector %v", deploy.Spec.Template.Spec.NodeSelector)
+			}
+		},
+	}, {
+		name:  "service monitor",
+		flags: []string{"--set", "metrics.serviceMonitor.enabled=true,metrics.serviceMonitor.labels.release=prometheus,metrics.serviceMonitor.interval=30s"},
+		check: func(t *testing.T, objs []*unstructured.Unstructured) {
+			monitor := find(t, objs, "ServiceMonitor", fullname)
+			if monitor.GetAPIVersion() != "monitoring.coreos.com/v1" || monitor.GetLabels()["release"] != "prometheus" {
+				t.Errorf("ServiceMonitor %s with labels %v", monitor.GetAPIVersion(), monitor.GetLabels())
+			}
+			svc := convert[corev1.Service](t, find(t, objs, "Service", fullname+"-metrics"))
+			selector, _, _ := unstructured.NestedStringMap(monitor.Object, "spec", "selector", "matchLabels")
+			if len(selector) == 0 || !labels.SelectorFromSet(selector).Matches(labels.Set(svc.Labels)) {
+				t.Errorf("ServiceMonitor selector %v misses the Service's labels %v", selector, svc.Labels)
+			}
+			endpoints, _, _ := unstructured.NestedSlice(monitor.Object, "spec", "endpoints")
+			if len(endpoints) != 1 {
+				t.Fatalf("endpoints %v", endpoints)
+			}
+			endpoint := endpoints[0].(map[string]any)
+			if endpoint["port"] != svc.Spec.Ports[0].Name || endpoint["scheme"] != "https" || endpoint["path"] != "/metrics" ||
+				endpoint["interval"] != "30s" || endpoint["bearerTokenFile"] == nil {
+				t.Errorf("endpoint %v (Service port %q)", endpoint, svc.Spec.Ports[0].Name)
+			}
+		},
+	}, {
+		name:  "plain HTTP metrics",
+		flags: []string{"--set", "metrics.secure=false"},
+		check: func(t *testing.T, objs []*unstructured.Unstructured) {
+			checkArgs(t, managerDeployment(t, objs), "--metrics-secure=false")
+			// No TokenReviews to make, no metrics-reader to bind.
+			if roles := ofKind(objs, "ClusterRole"); len(roles) != 3 {
+				t.Errorf("ClusterRoles: %s", describe(roles))
+			}
+			if svc := convert[corev1.Service](t, find(t, objs, "Service", fullname+"-metrics")); svc.Spec.Ports[0].Name != "http" {
+				t.Errorf("metrics Service port %q, want http", svc.Spec.Ports[0].Name)
+			}
+		},
+	}, {
+		name:  "metrics off",
+		flags: []string{"--set", "metrics.enabled=false"},
+		check: func(t *testing.T, objs []*unstructured.Unstructured) {
+			checkArgs(t, managerDeployment(t, objs), "--metrics-bind-address=0")
+			if len(ofKind(objs, "Service")) != 0 {
+				t.Error("a metrics Service without metrics")
+			}
+		},
+	}, {
+		name:  "leader election off",
+		flags: []string{"--set", "leaderElection.enabled=false"},
+		check: func(t *testing.T, objs []*unstructured.Unstructured) {
+			if hasArgPrefix(managerDeployment(t, objs), "--leader-elect") || len(ofKind(objs, "Role")) != 0 {
+				t.Error("leader election flag or Role rendered while disabled")
+			}
+		},
+	}, {
+		name:  "CRD not installed",
+		flags: []string{"--set", "crds.install=false"},
+		check: func(t *testing.T, objs []*unstructured.Unstructured) {
+			if len(ofKind(objs, "CustomResourceDefinition")) != 0 {
+				t.Error("CRD rendered with crds.install=false")
+			}
+		},
+	}, {
+		name:  "CRD not kept",
+		flags: []string{"--set", "crds.keep=false"},
+		check: func(t *testing.T, objs []*unstructured.Unstructured) {
+			if _, ok := find(t, objs, "CustomResourceDefinition", crdName).GetAnnotations()["helm.sh/resource-policy"]; ok {
+				t.Error("resource-policy set with crds.keep=false")
+			}
+		},
+	}} {
+		t.Run(tc.name, func(t *testing.T) {
+			tc.check(t, parseObjects(t, helmTemplate(t, release, chartNS, tc.flags...)))
+		})
+	}
+}
+
+func TestChartRejectsServiceMonitorWithoutMetrics(t *testing.T) {
+	_, stderr, err := runHelm(t, "template", release, filepath.Join(root, "dist", "chart"),
+		"--set", "metrics.enabled=false,metrics.serviceMonitor.enabled=true")
+	if err == nil || !strings.Contains(stderr, "metrics.serviceMonitor.enabled needs metrics.enabled") {
+		t.Errorf("helm template: %v\n%s", err, stderr)
+	}
+}
+
+func managerDeployment(t *testing.T, objs []*unstructured.Unstructured) *appsv1.Deployment {
+	t.Helper()
+	return convert[appsv1.Deployment](t, find(t, objs, "Deployment", fullname))
+}
+
+func checkArgs(t *testing.T, deploy *appsv1.Deployment, want ...string) {
+	t.Helper()
+	args := deploy.Spec.Template.Spec.Containers[0].Args
+	for _, arg := range want {
+		if !slices.Contains(args, arg) {
+			t.Errorf("args %q lack %s", args, arg)
+		}
+	}
+}
+
+func hasArgPrefix(deploy *appsv1.Deployment, prefix string) bool {
+	return slices.ContainsFunc(deploy.Spec.Template.Spec.Containers[0].Args, func(a string) bool {
+		return a == prefix || strings.HasPrefix(a, prefix+"=")
+	})
+}
+
+func chartAppVersion(t *testing.T) string {
+	t.Helper()
+	var chart struct {
+		AppVersion string `json:"appVersion"`
+	}
+	if err := yaml.Unmarshal(readFile(t, "dist", "chart", "Chart.yaml"), &chart); err != nil || chart.AppVersion == "" {
+		t.Fatalf("no appVersion in dist/chart/Chart.yaml (%v)", err)
+	}
+	return chart.AppVersion
+}
