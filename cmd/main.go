@@ -8,10 +8,13 @@ import (
 	"os"
 	"strings"
 
+	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/runtime"
 	utilruntime "k8s.io/apimachinery/pkg/util/runtime"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/cache"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/healthz"
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
 	"sigs.k8s.io/controller-runtime/pkg/metrics/filters"
@@ -34,9 +37,13 @@ func init() {
 func main() {
 	var (
 		metricsAddr, probeAddr, leaderElectionID string
+		leaderElectionNamespace                  string
 		apiURL, tokenFile                        string
 		enableLeaderElection, secureMetrics      bool
-		maxConcurrent                            int
+		maxConcurrent, apiBurst                  int
+		apiQPS                                   float64
+		watchNamespaces                          stringList
+		watchSelector                            string
 	)
 	flag.StringVar(&metricsAddr, "metrics-bind-address", "0",
 		"The address the metrics endpoint binds to, such as :8443 (HTTPS) or :8080 (HTTP with --metrics-secure=false). 0 disables it.")
@@ -45,6 +52,8 @@ func main() {
 		"Enable leader election, so that only one replica of the manager reconciles at a time.")
 	flag.StringVar(&leaderElectionID, "leader-election-id", "outgoingwebhook.webhooks.bitrise.io",
 		"The name of the Lease used for leader election.")
+	flag.StringVar(&leaderElectionNamespace, "leader-election-namespace", "",
+		"The namespace of the leader-election Lease. Default: the manager's own namespace (required when running outside a cluster).")
 	flag.BoolVar(&secureMetrics, "metrics-secure", true,
 		"Serve metrics over HTTPS, behind Kubernetes authentication and authorization.")
 	flag.StringVar(&apiURL, "bitrise-api-url", envOr("BITRISE_API_URL", defaultAPIURL),
@@ -52,6 +61,13 @@ func main() {
 	flag.StringVar(&tokenFile, "bitrise-token-file", "",
 		"File holding the default Bitrise API token, read on every use so that a rotated token is picked up. Overrides env BITRISE_TOKEN.")
 	flag.IntVar(&maxConcurrent, "max-concurrent-reconciles", 4, "How many OutgoingWebhooks are reconciled at once.")
+	flag.Float64Var(&apiQPS, "api-qps", bitrise.DefaultQPS,
+		"Client-side rate limit of Bitrise API requests per second, per API token (shared by every resource using the token). 0 disables it.")
+	flag.IntVar(&apiBurst, "api-burst", bitrise.DefaultBurst, "Burst of the per-token rate limit.")
+	flag.Var(&watchNamespaces, "watch-namespace",
+		"Only watch OutgoingWebhooks (and Secrets) in this namespace; repeat it, or separate with commas, for several. Default: all namespaces.")
+	flag.StringVar(&watchSelector, "watch-label-selector", "",
+		"Only watch OutgoingWebhooks matching this label selector (e.g. sharding.fluxcd.io/key=shard1), to split a fleet between operator deployments; give each its own --leader-election-id.")
 	zapOpts := zap.Options{Development: false}
 	zapOpts.BindFlags(flag.CommandLine)
 	flag.Parse()
@@ -60,8 +76,9 @@ func main() {
 	log := ctrl.Log.WithName("setup")
 	if err := run(runConfig{
 		metricsAddr: metricsAddr, probeAddr: probeAddr, secureMetrics: secureMetrics,
-		leaderElection: enableLeaderElection, leaderElectionID: leaderElectionID,
+		leaderElection: enableLeaderElection, leaderElectionID: leaderElectionID, leaderElectionNamespace: leaderElectionNamespace,
 		apiURL: apiURL, tokenFile: tokenFile, maxConcurrent: maxConcurrent,
+		apiQPS: apiQPS, apiBurst: apiBurst, watchNamespaces: watchNamespaces, watchSelector: watchSelector,
 	}); err != nil {
 		log.Error(err, "manager stopped")
 		os.Exit(1)
@@ -70,12 +87,18 @@ func main() {
 
 type runConfig struct {
 	metricsAddr, probeAddr, leaderElectionID, apiURL, tokenFile string
+	leaderElectionNamespace                                     string
 	secureMetrics, leaderElection                               bool
-	maxConcurrent                                               int
+	maxConcurrent, apiBurst                                     int
+	apiQPS                                                      float64
+	watchNamespaces                                             []string
+	watchSelector                                               string
 }
 
 func run(cfg runConfig) error {
-	api, err := bitrise.NewClient(cfg.apiURL, bitrise.WithUserAgent("bitrise-webhook-operator"))
+	api, err := bitrise.NewClient(cfg.apiURL,
+		bitrise.WithUserAgent("bitrise-webhook-operator"),
+		bitrise.WithRateLimit(cfg.apiQPS, cfg.apiBurst))
 	if err != nil {
 		return fmt.Errorf("--bitrise-api-url: %w", err)
 	}
@@ -88,12 +111,18 @@ func run(cfg runConfig) error {
 	if cfg.secureMetrics {
 		metricsOpts.FilterProvider = filters.WithAuthenticationAndAuthorization
 	}
+	cacheOpts, err := cacheOptions(cfg.watchNamespaces, cfg.watchSelector)
+	if err != nil {
+		return err
+	}
 	mgr, err := ctrl.NewManager(ctrl.GetConfigOrDie(), ctrl.Options{
-		Scheme:                 scheme,
-		Metrics:                metricsOpts,
-		HealthProbeBindAddress: cfg.probeAddr,
-		LeaderElection:         cfg.leaderElection,
-		LeaderElectionID:       cfg.leaderElectionID,
+		Scheme:                  scheme,
+		Cache:                   cacheOpts,
+		Metrics:                 metricsOpts,
+		HealthProbeBindAddress:  cfg.probeAddr,
+		LeaderElection:          cfg.leaderElection,
+		LeaderElectionID:        cfg.leaderElectionID,
+		LeaderElectionNamespace: cfg.leaderElectionNamespace,
 		// Safe because the process exits right after the manager stops.
 		LeaderElectionReleaseOnCancel: true,
 	})
@@ -142,4 +171,40 @@ func envOr(key, fallback string) string {
 		return v
 	}
 	return fallback
+}
+
+// cacheOptions restricts the manager's cache to the watched namespaces and
+// the OutgoingWebhooks matching the selector (Flux's sharding convention).
+func cacheOptions(namespaces []string, selector string) (cache.Options, error) {
+	var opts cache.Options
+	if len(namespaces) > 0 {
+		opts.DefaultNamespaces = map[string]cache.Config{}
+		for _, ns := range namespaces {
+			opts.DefaultNamespaces[ns] = cache.Config{}
+		}
+	}
+	if selector != "" {
+		sel, err := labels.Parse(selector)
+		if err != nil {
+			return opts, fmt.Errorf("--watch-label-selector: %w", err)
+		}
+		opts.ByObject = map[client.Object]cache.ByObject{
+			&webhooksv1alpha1.OutgoingWebhook{}: {Label: sel},
+		}
+	}
+	return opts, nil
+}
+
+// stringList is a repeatable, comma-separated flag.
+type stringList []string
+
+func (l *stringList) String() string { return strings.Join(*l, ",") }
+
+func (l *stringList) Set(v string) error {
+	for _, part := range strings.Split(v, ",") {
+		if part = strings.TrimSpace(part); part != "" {
+			*l = append(*l, part)
+		}
+	}
+	return nil
 }

@@ -93,16 +93,16 @@ func buildManager(t *testing.T, root string) string {
 	return out
 }
 
-func startManager(t *testing.T, bin string, env *localenv.Env) *lockedBuffer {
+func startManager(t *testing.T, bin string, env *localenv.Env, extraArgs ...string) *lockedBuffer {
 	t.Helper()
 	logs := &lockedBuffer{}
 	ctx, cancel := context.WithCancel(context.Background())
-	cmd := exec.CommandContext(ctx, bin,
+	cmd := exec.CommandContext(ctx, bin, append([]string{
 		"--kubeconfig", env.Kubeconfig,
 		"--bitrise-api-url", env.FakeURL,
 		"--metrics-bind-address", "0",
 		"--health-probe-bind-address", "0",
-	)
+	}, extraArgs...)...)
 	cmd.Env = append(os.Environ(), "BITRISE_TOKEN="+token)
 	cmd.Stdout, cmd.Stderr = logs, logs
 	cmd.Cancel = func() error { return cmd.Process.Signal(syscall.SIGTERM) }
