@@ -17,12 +17,14 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/healthz"
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
+	crmetrics "sigs.k8s.io/controller-runtime/pkg/metrics"
 	"sigs.k8s.io/controller-runtime/pkg/metrics/filters"
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
 	webhooksv1alpha1 "github.com/bitrise-webhook-operator/operator/api/v1alpha1"
 	"github.com/bitrise-webhook-operator/operator/internal/bitrise"
 	"github.com/bitrise-webhook-operator/operator/internal/controller"
+	"github.com/bitrise-webhook-operator/operator/internal/metrics"
 )
 
 const defaultAPIURL = "https://api.bitrise.io/v0.1"
@@ -98,7 +100,8 @@ type runConfig struct {
 func run(cfg runConfig) error {
 	api, err := bitrise.NewClient(cfg.apiURL,
 		bitrise.WithUserAgent("bitrise-webhook-operator"),
-		bitrise.WithRateLimit(cfg.apiQPS, cfg.apiBurst))
+		bitrise.WithRateLimit(cfg.apiQPS, cfg.apiBurst),
+		bitrise.WithObserver(metrics.APIObserver{}))
 	if err != nil {
 		return fmt.Errorf("--bitrise-api-url: %w", err)
 	}
@@ -128,6 +131,9 @@ func run(cfg runConfig) error {
 	})
 	if err != nil {
 		return fmt.Errorf("creating the manager: %w", err)
+	}
+	if err := metrics.Register(crmetrics.Registry, mgr.GetClient()); err != nil {
+		return fmt.Errorf("registering metrics: %w", err)
 	}
 	ctx := ctrl.SetupSignalHandler()
 	reconciler := &controller.OutgoingWebhookReconciler{

@@ -21,6 +21,7 @@ import (
 
 	webhooksv1alpha1 "github.com/bitrise-webhook-operator/operator/api/v1alpha1"
 	"github.com/bitrise-webhook-operator/operator/internal/bitrise"
+	"github.com/bitrise-webhook-operator/operator/internal/metrics"
 	"github.com/bitrise-webhook-operator/operator/internal/secretdigest"
 )
 
@@ -196,6 +197,7 @@ func (r *OutgoingWebhookReconciler) converge(ctx context.Context, obj *webhooksv
 		reason, what := eventUpdated, "updated"
 		if obj.Status.ObservedGeneration == obj.Generation {
 			reason, what = eventDriftCorrected, "changed outside Kubernetes; corrected"
+			metrics.DriftCorrected()
 		}
 		r.event(obj, corev1.EventTypeNormal, reason, "Remote webhook %s %s", updated.Slug, what)
 		current = updated
@@ -217,6 +219,7 @@ func (r *OutgoingWebhookReconciler) resolveCurrent(ctx context.Context, obj *web
 		}
 		r.event(obj, corev1.EventTypeWarning, eventRecreated,
 			"Remote webhook %s was deleted outside Kubernetes; recreating it", obj.Status.Slug)
+		metrics.DriftCorrected()
 		forgetRemote(obj)
 	}
 	_, pending := obj.Annotations[webhooksv1alpha1.CreatePendingAnnotation]
@@ -278,6 +281,7 @@ func (r *OutgoingWebhookReconciler) create(ctx context.Context, obj *webhooksv1a
 	delete(obj.Annotations, webhooksv1alpha1.CreatePendingAnnotation)
 	recordRemote(obj, created)
 	if o.reason == eventRotated {
+		metrics.SecretRotated()
 		r.event(obj, corev1.EventTypeNormal, o.reason, "Rotated the webhook secret by replacing the remote webhook: now %s", created.Slug)
 	} else {
 		r.event(obj, corev1.EventTypeNormal, o.reason, "Created remote webhook %s", created.Slug)

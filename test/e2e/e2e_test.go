@@ -6,6 +6,9 @@ package e2e
 import (
 	"bytes"
 	"context"
+	"io"
+	"net"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -32,7 +35,8 @@ func TestSamplesEndToEnd(t *testing.T) {
 	env.Fake.AddApp(sampleApp, token)
 
 	manager := buildManager(t, env.Root)
-	logs := startManager(t, manager, env)
+	metricsAddr := freeAddr(t)
+	logs := startManager(t, manager, env, "--metrics-bind-address="+metricsAddr, "--metrics-secure=false")
 
 	samples := filepath.Join(env.Root, "config", "samples")
 	kubectl(t, env, "apply", "-k", samples)
@@ -66,6 +70,20 @@ func TestSamplesEndToEnd(t *testing.T) {
 	explain := kubectl(t, env, "explain", "outgoingwebhook.spec.secretRef")
 	if !strings.Contains(explain, "Flux notification Provider") {
 		t.Errorf("kubectl explain shows no field documentation:\n%s", explain)
+	}
+
+	metrics := scrape(t, "http://"+metricsAddr+"/metrics")
+	for _, want := range []string{
+		`bitrise_webhooks_resources{condition="Ready"} 2`,
+		`bitrise_webhooks_resources{condition="Stalled"} 0`,
+		`bitrise_webhooks_api_requests_total{code="201",method="POST",route="/apps/{app-slug}/outgoing-webhooks"} 2`,
+		`bitrise_webhooks_api_request_duration_seconds_count{method="GET",route="/apps/{app-slug}/outgoing-webhooks"}`,
+		`bitrise_webhooks_drift_corrections_total 0`,
+		`controller_runtime_reconcile_total{controller="outgoingwebhook",result="success"}`,
+	} {
+		if !strings.Contains(metrics, want) {
+			t.Errorf("metrics lack %s", want)
+		}
 	}
 
 	kubectl(t, env, "delete", "-k", samples, "--wait=true", "--timeout=60s")
@@ -145,4 +163,28 @@ func (b *lockedBuffer) String() string {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	return b.buf.String()
+}
+
+func freeAddr(t *testing.T) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = l.Close() }()
+	return l.Addr().String()
+}
+
+func scrape(t *testing.T, url string) string {
+	t.Helper()
+	resp, err := http.Get(url)
+	if err != nil {
+		t.Fatalf("scraping metrics: %v", err)
+	}
+	defer func() { _ = resp.Body.Close() }()
+	body, err := io.ReadAll(resp.Body)
+	if err != nil || resp.StatusCode != http.StatusOK {
+		t.Fatalf("scraping metrics: %d %v", resp.StatusCode, err)
+	}
+	return string(body)
 }
