@@ -117,6 +117,10 @@ func (r *OutgoingWebhookReconciler) Reconcile(ctx context.Context, req ctrl.Requ
 		obj.Status.LastHandledReconcileAt = requested
 		log.Info("needs the user", "reason", stall.reason, "message", stall.message)
 		return ctrl.Result{RequeueAfter: jitter(obj.GetInterval().Duration)}, nil
+	case !isBitriseError(err):
+		// A Kubernetes error (a conflict, say): retried with backoff, and
+		// nothing for the user to see.
+		return ctrl.Result{}, err
 	default:
 		markReconciling(obj, webhooksv1alpha1.ReasonAPIUnavailable, transientMessage(err))
 		if after := bitrise.RetryAfter(err); after > 0 {
@@ -125,6 +129,12 @@ func (r *OutgoingWebhookReconciler) Reconcile(ctx context.Context, req ctrl.Requ
 		}
 		return ctrl.Result{}, err
 	}
+}
+
+func isBitriseError(err error) bool {
+	var apiErr *bitrise.APIError
+	var netErr *bitrise.NetworkError
+	return errors.As(err, &apiErr) || errors.As(err, &netErr)
 }
 
 func transientMessage(err error) string {
@@ -338,6 +348,8 @@ func (r *OutgoingWebhookReconciler) reconcileDelete(ctx context.Context, obj *we
 		}
 		markStalled(obj, stall.reason, fmt.Sprintf("Cannot delete the remote webhook: %s. Fix it, or set spec.deletionPolicy to Orphan", stall.message))
 		return ctrl.Result{RequeueAfter: jitter(obj.GetInterval().Duration)}, nil
+	case !isBitriseError(err):
+		return ctrl.Result{}, err
 	default:
 		markReconciling(obj, webhooksv1alpha1.ReasonAPIUnavailable, transientMessage(err))
 		return ctrl.Result{}, err
