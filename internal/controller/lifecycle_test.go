@@ -286,6 +286,21 @@ var _ = Describe("Drift", func() {
 		Eventually(func() map[string]int { return eventsFor(obj) }).Should(HaveKey("Recreated"))
 	})
 
+	It("recreates a webhook deleted since the shared observation, when an update finds it gone", func() {
+		obj := createWebhook(ns, app)
+		slug := waitReady(obj).Status.Slug
+		Expect(fake.DeleteOutOfBand(app, slug)).To(BeTrue())
+		// A spec change reuses the app's recent observation, which still
+		// lists the deleted webhook: the update meets a 404.
+		patchWebhook(obj, func(o *webhooksv1alpha1.OutgoingWebhook) { o.Spec.Events = []webhooksv1alpha1.Event{"all"} })
+		got := waitReady(obj)
+		Expect(got.Status.Slug).NotTo(Equal(slug))
+		Expect(remoteSlugs(app)).To(Equal([]string{got.Status.Slug}))
+		Expect(remote(app)[0].Events).To(Equal([]string{"all"}))
+		Expect(appRequests(app)["PUT"]).To(Equal(1))
+		Expect(condition(got, webhooksv1alpha1.ConditionReady).Message).To(ContainSubstring(got.Status.Slug))
+	})
+
 	It("checks for drift every interval without being asked", func() {
 		obj := createWebhook(ns, app, func(o *webhooksv1alpha1.OutgoingWebhook) {
 			o.Spec.Interval = &metav1.Duration{Duration: 5 * time.Second}

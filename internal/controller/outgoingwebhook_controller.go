@@ -197,9 +197,12 @@ func (r *OutgoingWebhookReconciler) converge(ctx context.Context, obj *webhooksv
 			URL: desired.URL, Events: desired.Events, Headers: desired.Headers,
 		})
 		if bitrise.IsNotFound(err) {
-			// Deleted between our list and our update: recreate next pass.
+			// Deleted since it was observed: recreate it now.
+			r.event(obj, corev1.EventTypeWarning, eventRecreated,
+				"Remote webhook %s was deleted outside Kubernetes; recreating it", current.Slug)
+			metrics.DriftCorrected()
 			forgetRemote(obj)
-			return fmt.Errorf("remote webhook %s disappeared during the update", current.Slug)
+			return r.create(ctx, obj, p, api, desired)
 		}
 		if err != nil {
 			return classifyAPIError(err, obj.Spec.AppSlug)

@@ -1,0 +1,306 @@
+// Package gitops checks the operator against what GitOps tools and
+// observability stacks consume: the Argo CD health check (run with
+// gopher-lua as Argo CD runs it), kstatus (Flux, Helm 4, kpt), a real
+// `helm install --wait`, `kubectl wait` and `kubectl explain`, the Grafana
+// dashboard and Prometheus alerts against the metrics the manager really
+// exports, and the manifests of docs/gitops.md. One control plane, one
+// Bitrise fake and one manager binary serve every test.
+package gitops
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime"
+	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	webhooksv1alpha1 "github.com/bitrise-webhook-operator/operator/api/v1alpha1"
+	"github.com/bitrise-webhook-operator/operator/internal/bitrise/bitrisefake"
+	"github.com/bitrise-webhook-operator/operator/test/localenv"
+)
+
+const (
+	token = "gitops-token-5e1f"
+	// readyApp is known to the fake and to the token.
+	readyApp = "gitops0ready0app"
+	// missingApp is unknown to the fake: resources using it stall with AppNotFound.
+	missingApp = "gitops0missing0app"
+	// unwatchedLabel keeps a resource out of the manager's sight
+	// (--watch-label-selector), so it stays as it was created.
+	unwatchedLabel = "gitops.test/unwatched"
+	// pollTimeout bounds every wait for the manager.
+	pollTimeout = 60 * time.Second
+)
+
+// The environment shared by every test of the package: one control plane,
+// one Bitrise fake, one manager.
+var (
+	env        *localenv.Env
+	k8s        client.Client
+	metricsURL string
+	managerLog = &lockedBuffer{}
+)
+
+func TestMain(m *testing.M) {
+	code, err := run(m)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		code = 1
+	}
+	os.Exit(code)
+}
+
+func run(m *testing.M) (code int, err error) {
+	if env, err = localenv.Start(localenv.Options{}); err != nil {
+		return 1, err
+	}
+	defer func() { err = errors.Join(err, env.Stop()) }()
+	env.Fake.AddApp(readyApp, token)
+
+	scheme := runtime.NewScheme()
+	if err := clientgoscheme.AddToScheme(scheme); err != nil {
+		return 1, err
+	}
+	if err := webhooksv1alpha1.AddToScheme(scheme); err != nil {
+		return 1, err
+	}
+	if k8s, err = client.New(env.Config, client.Options{Scheme: scheme}); err != nil {
+		return 1, err
+	}
+
+	dir, err := os.MkdirTemp("", "owh-gitops-")
+	if err != nil {
+		return 1, err
+	}
+	defer os.RemoveAll(dir)
+	manager := filepath.Join(dir, "manager")
+	build := exec.Command("go", "build", "-o", manager, "./cmd")
+	build.Dir = env.Root
+	build.Env = append(os.Environ(), "CGO_ENABLED=0")
+	if out, err := build.CombinedOutput(); err != nil {
+		return 1, fmt.Errorf("go build ./cmd: %v\n%s", err, out)
+	}
+	stop, err := startManager(manager)
+	if err != nil {
+		return 1, err
+	}
+	code = m.Run()
+	stop()
+	if code != 0 {
+		fmt.Fprintf(os.Stderr, "manager output:\n%s\n", managerLog.String())
+	}
+	return code, nil
+}
+
+// startManager runs the manager with plain-HTTP metrics on a free port and
+// waits until it serves them.
+func startManager(bin string) (stop func(), err error) {
+	addr, err := freeAddress()
+	if err != nil {
+		return nil, err
+	}
+	metricsURL = "http://" + addr + "/metrics"
+	ctx, cancel := context.WithCancel(context.Background())
+	cmd := exec.CommandContext(ctx, bin,
+		"--kubeconfig", env.Kubeconfig,
+		"--bitrise-api-url", env.FakeURL,
+		"--metrics-bind-address", addr,
+		"--metrics-secure=false",
+		"--health-probe-bind-address", "0",
+		"--watch-label-selector", "!"+unwatchedLabel,
+	)
+	cmd.Env = append(os.Environ(), "BITRISE_TOKEN="+token)
+	cmd.Stdout, cmd.Stderr = managerLog, managerLog
+	cmd.Cancel = func() error { return cmd.Process.Signal(syscall.SIGTERM) }
+	cmd.WaitDelay = 10 * time.Second
+	if err := cmd.Start(); err != nil {
+		cancel()
+		return nil, err
+	}
+	stop = func() {
+		cancel()
+		_ = cmd.Wait()
+	}
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		resp, err := http.Get(metricsURL)
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				return stop, nil
+			}
+		}
+		if time.Now().After(deadline) {
+			stop()
+			return nil, fmt.Errorf("the manager serves no metrics at %s: %v\n%s", metricsURL, err, managerLog.String())
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+func freeAddress() (string, error) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return "", err
+	}
+	defer l.Close()
+	return l.Addr().String(), nil
+}
+
+// newNamespace creates a namespace for one test.
+func newNamespace(t *testing.T) string {
+	t.Helper()
+	ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{GenerateName: "gitops-"}}
+	if err := k8s.Create(t.Context(), ns); err != nil {
+		t.Fatal(err)
+	}
+	return ns.Name
+}
+
+// webhook is an OutgoingWebhook of app with a URL of its own, so that no
+// two resources of the package claim the same remote webhook.
+func webhook(namespace, name, app string) *webhooksv1alpha1.OutgoingWebhook {
+	return &webhooksv1alpha1.OutgoingWebhook{
+		ObjectMeta: metav1.ObjectMeta{Namespace: namespace, Name: name},
+		Spec: webhooksv1alpha1.OutgoingWebhookSpec{
+			AppSlug: app,
+			URL:     fmt.Sprintf("https://hooks.example.com/%s/%s", namespace, name),
+			Events:  []webhooksv1alpha1.Event{webhooksv1alpha1.EventBuild},
+		},
+	}
+}
+
+// slowCreate is how long creating a webhook of a slowApp takes.
+const slowCreate = 2 * time.Second
+
+// slowApp adds an app, for the test only, whose webhook creates take
+// slowCreate: a waiter that returns earlier did not wait.
+func slowApp(t *testing.T, ns string) string {
+	app := "gitops0slow0" + ns
+	env.Fake.AddApp(app, token)
+	t.Cleanup(env.Fake.AddFault(bitrisefake.Fault{Method: "POST", PathContains: "/apps/" + app + "/", Latency: slowCreate}))
+	return app
+}
+
+func create(t *testing.T, obj client.Object) {
+	t.Helper()
+	if err := k8s.Create(t.Context(), obj); err != nil {
+		t.Fatalf("creating %s: %v", obj.GetName(), err)
+	}
+}
+
+// fetch reads an OutgoingWebhook from the API server as Argo CD, Helm and
+// Flux see it: unstructured.
+func fetch(t *testing.T, namespace, name string) *unstructured.Unstructured {
+	t.Helper()
+	u := &unstructured.Unstructured{}
+	u.SetGroupVersionKind(webhooksv1alpha1.GroupVersion.WithKind("OutgoingWebhook"))
+	if err := k8s.Get(t.Context(), client.ObjectKey{Namespace: namespace, Name: name}, u); err != nil {
+		t.Fatal(err)
+	}
+	return u
+}
+
+// waitFor polls the object until cond holds, and returns it.
+func waitFor(t *testing.T, namespace, name, what string, cond func(*unstructured.Unstructured) bool) *unstructured.Unstructured {
+	t.Helper()
+	deadline := time.Now().Add(pollTimeout)
+	for {
+		u := fetch(t, namespace, name)
+		if cond(u) {
+			return u
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s/%s: not %s after %s: %v", namespace, name, what, pollTimeout, u.Object["status"])
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// condition returns the condition of type typ, or nil.
+func condition(u *unstructured.Unstructured, typ string) map[string]any {
+	conditions, _, _ := unstructured.NestedSlice(u.Object, "status", "conditions")
+	for _, c := range conditions {
+		if m, ok := c.(map[string]any); ok && m["type"] == typ {
+			return m
+		}
+	}
+	return nil
+}
+
+// handled reports whether the manager handled the object's generation with
+// condition typ True for reason.
+func handled(typ, reason string) func(*unstructured.Unstructured) bool {
+	return func(u *unstructured.Unstructured) bool {
+		observed, _, _ := unstructured.NestedInt64(u.Object, "status", "observedGeneration")
+		c := condition(u, typ)
+		return observed == u.GetGeneration() && c != nil && c["status"] == "True" && c["reason"] == reason
+	}
+}
+
+// conditionTrue reports whether condition typ is True for reason, whatever
+// the observed generation.
+func conditionTrue(typ, reason string) func(*unstructured.Unstructured) bool {
+	return func(u *unstructured.Unstructured) bool {
+		c := condition(u, typ)
+		return c != nil && c["status"] == "True" && c["reason"] == reason
+	}
+}
+
+// kubectl runs bin/k8s/kubectl against the control plane.
+func kubectl(ctx context.Context, args ...string) (string, error) {
+	cmd := exec.CommandContext(ctx, env.Kubectl, append([]string{"--kubeconfig", env.Kubeconfig}, args...)...)
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		return string(out), fmt.Errorf("kubectl %s: %w\n%s", strings.Join(args, " "), err, out)
+	}
+	return string(out), nil
+}
+
+// readRepoFile reads a file by its path from the repository root.
+func readRepoFile(t *testing.T, path ...string) []byte {
+	t.Helper()
+	data, err := os.ReadFile(repoPath(path...))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return data
+}
+
+// repoPath is the absolute path of a file given from the repository root.
+func repoPath(path ...string) string {
+	return filepath.Join(append([]string{env.Root}, path...)...)
+}
+
+type lockedBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *lockedBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *lockedBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
