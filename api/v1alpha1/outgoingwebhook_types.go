@@ -33,10 +33,11 @@ const (
 	// check included, whenever its value changes (Flux's requestedAt convention).
 	ReconcileRequestedAtAnnotation = "webhooks.bitrise.io/reconcile-requested-at"
 
-	// CreatePendingAnnotation is set, before the remote create is sent, to the
-	// time the create started. While it is set and status.slug is empty, the
+	// CreatePendingAnnotation is set, before the remote create is sent, to
+	// the URL the create sends. While it is set and status.slug is empty, the
 	// outcome of that create is unknown and is resolved by listing the app's
-	// webhooks before any new create (Crossplane's create-pending marker).
+	// webhooks (looking for that URL, even if the spec changed since) before
+	// any new create (Crossplane's create-pending marker).
 	CreatePendingAnnotation = "webhooks.bitrise.io/create-pending"
 
 	// Finalizer guards the remote webhook: it is removed once the remote

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"strings"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
@@ -235,9 +236,18 @@ func (r *OutgoingWebhookReconciler) resolveCurrent(ctx context.Context, obj *web
 		metrics.DriftCorrected()
 		forgetRemote(obj)
 	}
-	_, pending := obj.Annotations[webhooksv1alpha1.CreatePendingAnnotation]
+	sentURL, pending := pendingCreate(obj)
 	delete(obj.Annotations, webhooksv1alpha1.CreatePendingAnnotation)
-	w := findAdoptable(remote, obj.Spec.URL, ownedByOthers)
+	var w *bitrise.Webhook
+	if pending {
+		// Look for what the create made, with the URL it sent: the spec
+		// may have changed since.
+		w = findAdoptable(remote, sentURL, ownedByOthers)
+	}
+	if w == nil {
+		pending = false
+		w = findAdoptable(remote, obj.Spec.URL, ownedByOthers)
+	}
 	if w == nil {
 		return nil
 	}
@@ -278,7 +288,7 @@ func (r *OutgoingWebhookReconciler) create(ctx context.Context, obj *webhooksv1a
 	if obj.Annotations == nil {
 		obj.Annotations = map[string]string{}
 	}
-	obj.Annotations[webhooksv1alpha1.CreatePendingAnnotation] = time.Now().UTC().Format(time.RFC3339)
+	obj.Annotations[webhooksv1alpha1.CreatePendingAnnotation] = desired.URL
 	markReconciling(obj, webhooksv1alpha1.ReasonProgressing, "Creating the remote webhook")
 	if err := p.patch(ctx); err != nil {
 		return err
@@ -374,7 +384,8 @@ func (r *OutgoingWebhookReconciler) deleteRemote(ctx context.Context, obj *webho
 		if err != nil {
 			return classifyAPIError(err, obj.Spec.AppSlug)
 		}
-		w := findAdoptable(remote, obj.Spec.URL, ownedByOthers)
+		sentURL, _ := pendingCreate(obj)
+		w := findAdoptable(remote, sentURL, ownedByOthers)
 		if w == nil {
 			return nil
 		}
@@ -548,14 +559,24 @@ func (w writer) delete(ctx context.Context, slug string) error {
 // this pass: the width of the jitter window of periodic checks, so that the
 // resources of one app share one list per interval; zero (a fresh list) when
 // the user asked for a reconcile or a create's outcome must be resolved.
+// A resource with no remote webhook yet may use an observation up to a
+// minute old: our own writes are in it, and a burst of new resources then
+// spends the API budget on creates rather than on lists. The cost is that a
+// webhook made by hand in that minute is not adopted but duplicated.
 func observationMaxAge(obj *webhooksv1alpha1.OutgoingWebhook) time.Duration {
 	_, pending := obj.Annotations[webhooksv1alpha1.CreatePendingAnnotation]
 	requested := obj.Annotations[webhooksv1alpha1.ReconcileRequestedAtAnnotation]
 	if pending || requested != obj.Status.LastHandledReconcileAt {
 		return 0
 	}
-	return time.Duration(2 * jitterFraction * float64(obj.GetInterval().Duration))
+	window := time.Duration(2 * jitterFraction * float64(obj.GetInterval().Duration))
+	if obj.Status.Slug == "" {
+		return max(window, newResourceMaxAge)
+	}
+	return window
 }
+
+const newResourceMaxAge = time.Minute
 
 // nextDriftCheck schedules the next check one jittered interval after the
 // observation used: resources of one app then fall due together and share
@@ -565,4 +586,17 @@ func nextDriftCheck(observedAt time.Time, interval time.Duration) time.Duration 
 		return jitter(interval)
 	}
 	return max(time.Until(observedAt.Add(jitter(interval))), time.Second)
+}
+
+// pendingCreate returns the URL a create whose outcome is unknown was sent
+// with, from the create-pending annotation, and whether there is one.
+func pendingCreate(obj *webhooksv1alpha1.OutgoingWebhook) (string, bool) {
+	v, ok := obj.Annotations[webhooksv1alpha1.CreatePendingAnnotation]
+	if !ok {
+		return "", false
+	}
+	if !strings.HasPrefix(v, "https://") {
+		return obj.Spec.URL, true // a marker without the URL it was sent with
+	}
+	return v, true
 }

@@ -115,7 +115,7 @@ var _ = Describe("Creates whose outcome is unknown", func() {
 			o.Spec.URL = url
 			o.Spec.Suspend = true
 			o.Spec.SecretRef = &webhooksv1alpha1.SecretReference{Name: "hook-secret"}
-			o.Annotations = map[string]string{webhooksv1alpha1.CreatePendingAnnotation: "2026-01-01T00:00:00Z"}
+			o.Annotations = map[string]string{webhooksv1alpha1.CreatePendingAnnotation: url}
 		})
 		// What a manager that died right after its POST leaves behind: the
 		// marker, the digest of the secret it sent, and the remote webhook.
@@ -132,5 +132,22 @@ var _ = Describe("Creates whose outcome is unknown", func() {
 		Expect(remoteSlugs(app)).To(Equal([]string{created.Slug}))
 		Expect(writes(app)).To(BeZero())
 		Expect(got.Annotations).NotTo(HaveKey(webhooksv1alpha1.CreatePendingAnnotation))
+	})
+
+	It("finds what a pending create made even when the URL changed since", func() {
+		sent := "https://hooks.example.com/before"
+		obj := createWebhook(ns, app, func(o *webhooksv1alpha1.OutgoingWebhook) {
+			o.Spec.URL = "https://hooks.example.com/after"
+			o.Spec.Suspend = true
+			o.Annotations = map[string]string{webhooksv1alpha1.CreatePendingAnnotation: sent}
+		})
+		created := fake.Seed(app, bitrise.Webhook{URL: sent, Events: []string{"build"}}, "")
+		Eventually(func() []string { return get(obj).Finalizers }).Should(ContainElement(webhooksv1alpha1.Finalizer))
+		patchWebhook(obj, func(o *webhooksv1alpha1.OutgoingWebhook) { o.Spec.Suspend = false })
+		got := waitReady(obj)
+		Expect(got.Status.Slug).To(Equal(created.Slug))
+		Expect(remote(app)).To(HaveLen(1))
+		Expect(remote(app)[0].URL).To(Equal("https://hooks.example.com/after"))
+		Expect(appRequests(app)["POST"]).To(BeZero())
 	})
 })
