@@ -85,17 +85,21 @@ func NewClient(baseURL string, opts ...Option) (*Client, error) {
 }
 
 // ForToken returns the API as seen with token. It allocates nothing but a
-// small struct, so callers may call it per reconcile.
-func (c *Client) ForToken(token string) API {
-	return &tokenClient{Client: c, token: token, gate: c.gateFor(token)}
+// small struct, so callers may call it per reconcile. sensitive are more
+// values never to show in an error, whatever the request: an error body may
+// quote what the server stored (a webhook secret, header values) as well as
+// what the request sent.
+func (c *Client) ForToken(token string, sensitive ...string) API {
+	return &tokenClient{Client: c, token: token, gate: c.gateFor(token), sensitive: sensitive}
 }
 
 var _ API = (*tokenClient)(nil)
 
 type tokenClient struct {
 	*Client
-	token string
-	gate  *gate
+	token     string
+	gate      *gate
+	sensitive []string
 }
 
 // request is one call. path is already escaped; sensitive lists the values
@@ -189,5 +193,6 @@ func (t *tokenClient) unusableAnswer(req request, status int, detail string) err
 }
 
 func (t *tokenClient) redactor(req request) redactor {
-	return newRedactor(append([]string{t.token}, req.sensitive...)...)
+	values := append([]string{t.token}, t.sensitive...)
+	return newRedactor(append(values, req.sensitive...)...)
 }

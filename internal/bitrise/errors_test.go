@@ -293,3 +293,29 @@ func TestClassifiersSeeThroughWrapping(t *testing.T) {
 		}
 	}
 }
+
+// An error body may quote what the server stored, not only what the request
+// sent: values given to ForToken never show either.
+func TestForTokenSensitiveValuesAreRedacted(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.WriteHeader(http.StatusInternalServerError)
+		_, _ = w.Write([]byte(`{"message":"stored secret=stored-whsec-42 header=hdr-value-77"}`))
+	}))
+	defer srv.Close()
+	c, err := bitrise.NewClient(srv.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = c.ForToken(testToken, "stored-whsec-42", "hdr-value-77", "").ListWebhooks(context.Background(), "a")
+	if err == nil {
+		t.Fatal("want an error")
+	}
+	for _, leaked := range []string{"stored-whsec-42", "hdr-value-77"} {
+		if strings.Contains(err.Error(), leaked) {
+			t.Fatalf("error leaks %q: %s", leaked, err)
+		}
+	}
+	if !strings.Contains(err.Error(), "[REDACTED]") {
+		t.Fatalf("want the values redacted: %s", err)
+	}
+}

@@ -2,6 +2,7 @@ package bitrise
 
 import (
 	"context"
+	"fmt"
 	"crypto/sha256"
 	"slices"
 	"sync"
@@ -58,7 +59,12 @@ func (o *Observations) List(ctx context.Context, api API, token, app string, max
 			webhooks []Webhook
 			at       time.Time
 		}
-		v, err, _ := o.group.Do(string(key.token[:])+"\x00"+app, func() (any, error) {
+		// Only join a list begun after the caller's last write: the epoch
+		// is part of the flight's key.
+		o.mu.Lock()
+		flight := fmt.Sprintf("%x/%s/%d", key.token, app, o.epoch[app])
+		o.mu.Unlock()
+		v, err, _ := o.group.Do(flight, func() (any, error) {
 			w, at, err := o.fetch(ctx, api, key)
 			return result{w, at}, err
 		})

@@ -21,6 +21,18 @@ type desiredWebhook struct {
 	Events  []string // sorted, unique
 	Headers map[string]string
 	Secret  string
+	// secretHeaders are the names of the headers whose values come from the Secret.
+	secretHeaders []string
+}
+
+// sensitive returns the values that must never show: the webhook secret
+// and the values of headers from the Secret.
+func (d desiredWebhook) sensitive() []string {
+	values := []string{d.Secret}
+	for _, name := range d.secretHeaders {
+		values = append(values, d.Headers[name])
+	}
+	return values
 }
 
 // headerName is RFC 9110's token; the CRD applies the same rule to inline headers.
@@ -61,6 +73,7 @@ func buildDesired(spec webhooksv1alpha1.OutgoingWebhookSpec, secret *corev1.Secr
 					"header %q is defined both in spec.headers and in Secret %s: define it in one place", name, ref)
 			}
 			d.Headers[name] = fromSecret[name]
+			d.secretHeaders = append(d.secretHeaders, name)
 		}
 	}
 	return d, nil

@@ -32,7 +32,8 @@ type TokenSource func() (string, error)
 
 // APIFactory gives the Bitrise API bound to one token.
 type APIFactory interface {
-	ForToken(token string) bitrise.API
+	// ForToken binds the API to token; sensitive values never show in its errors.
+	ForToken(token string, sensitive ...string) bitrise.API
 }
 
 // OutgoingWebhookReconciler keeps the outgoing webhook of a Bitrise app in
@@ -81,6 +82,9 @@ func (r *OutgoingWebhookReconciler) Reconcile(ctx context.Context, req ctrl.Requ
 	p := newPatcher(r.Client, obj)
 	initial := obj.DeepCopy()
 	defer func() {
+		if apierrors.IsConflict(retErr) {
+			return // the same stale patch would conflict again; the retry starts afresh
+		}
 		if err := p.patch(ctx); err != nil && !apierrors.IsNotFound(err) {
 			retErr = errors.Join(retErr, err)
 		}
@@ -163,7 +167,7 @@ func (r *OutgoingWebhookReconciler) reconcileNormal(ctx context.Context, obj *we
 			"app %s already has a webhook for this URL managed by OutgoingWebhook %s/%s",
 			obj.Spec.AppSlug, winner.Namespace, winner.Name)
 	}
-	api, token, err := r.apiFor(ctx, obj)
+	api, token, err := r.apiFor(ctx, obj, desired.sensitive()...)
 	if err != nil {
 		return time.Time{}, err
 	}
@@ -432,7 +436,7 @@ func (r *OutgoingWebhookReconciler) desiredFor(ctx context.Context, obj *webhook
 
 // apiFor returns the Bitrise API with the token of credentialsRef, or the
 // operator's default token.
-func (r *OutgoingWebhookReconciler) apiFor(ctx context.Context, obj *webhooksv1alpha1.OutgoingWebhook) (bitrise.API, string, error) {
+func (r *OutgoingWebhookReconciler) apiFor(ctx context.Context, obj *webhooksv1alpha1.OutgoingWebhook, sensitive ...string) (bitrise.API, string, error) {
 	ref := obj.Spec.CredentialsRef
 	if ref == nil {
 		token, err := r.DefaultToken()
@@ -443,7 +447,7 @@ func (r *OutgoingWebhookReconciler) apiFor(ctx context.Context, obj *webhooksv1a
 			return nil, "", stalled(webhooksv1alpha1.ReasonCredentialsNotFound,
 				"no API token: set spec.credentialsRef, or give the operator a default token (BITRISE_TOKEN or --bitrise-token-file)")
 		}
-		return r.Bitrise.ForToken(token), token, nil
+		return r.Bitrise.ForToken(token, sensitive...), token, nil
 	}
 	key := ref.Key
 	if key == "" {
@@ -460,7 +464,7 @@ func (r *OutgoingWebhookReconciler) apiFor(ctx context.Context, obj *webhooksv1a
 	if token == "" {
 		return nil, "", stalled(webhooksv1alpha1.ReasonCredentialsNotFound, "Secret %s named by spec.credentialsRef has no key %q (or it is empty)", ref.Name, key)
 	}
-	return r.Bitrise.ForToken(token), token, nil
+	return r.Bitrise.ForToken(token, sensitive...), token, nil
 }
 
 // secretUpToDate reports whether the remote webhook has the desired secret,

@@ -3,6 +3,7 @@ package chaos
 import (
 	"fmt"
 	"os"
+	"path/filepath"
 	"strings"
 )
 
@@ -17,8 +18,11 @@ func (s *scenario) dumpDebug() {
 	for _, r := range s.env.Fake.Requests() {
 		fmt.Fprintf(&b, "%s %s %s status=%d dropped=%v\n", r.Time.Format("15:04:05.000000"), r.Method, r.Path, r.Status, r.Dropped)
 	}
-	_ = os.WriteFile(dir+"/"+s.name+"-requests.txt", []byte(b.String()), 0o644)
-	for _, m := range s.managers {
-		_ = os.WriteFile(dir+"/"+s.name+"-"+m.name+".log", []byte(m.logs.String()), 0o644)
+	_ = os.WriteFile(filepath.Join(dir, s.name+"-requests.txt"), []byte(b.String()), 0o644)
+	s.mu.Lock()
+	managers := append([]*manager(nil), s.managers...)
+	s.mu.Unlock()
+	for _, m := range managers {
+		_ = os.WriteFile(filepath.Join(dir, s.name+"-"+m.name+".log"), []byte(m.logs.String()), 0o644)
 	}
 }

@@ -4,4 +4,8 @@
 // leader handover. Each scenario ends by checking invariants rather than
 // timings: every resource Ready, exactly one remote webhook per resource,
 // no orphans, no leftovers, and no secret value anywhere it could be read.
+//
+// CHAOS_DUMP_DIR=dir writes each scenario's manager output and the requests
+// the fake saw into dir. CHAOS_KNOWN_BUGS=1 runs the scenarios that
+// reproduce operator bugs not fixed yet (skipped otherwise).
 package chaos

@@ -20,7 +20,9 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/apimachinery/pkg/util/wait"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
+	"k8s.io/client-go/util/retry"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	webhooksv1alpha1 "github.com/bitrise-webhook-operator/operator/api/v1alpha1"
@@ -78,7 +80,9 @@ func newScenario(t *testing.T, name string) *scenario {
 	h := fnv.New64a()
 	_, _ = h.Write([]byte(name))
 	env.Fake.SetSeed(int64(h.Sum64() >> 1))
-	return &scenario{t: t, name: name, env: env, c: c, token: newSecretValue(name + "-token")}
+	s := &scenario{t: t, name: name, env: env, c: c, token: newSecretValue(name + "-token")}
+	t.Cleanup(s.dumpDebug)
+	return s
 }
 
 // ctx is the context of API calls made by the test itself.
@@ -215,6 +219,25 @@ func (s *scenario) pokeAll() string {
 	return value
 }
 
+// waitAllCreated waits until every resource that is not being deleted has
+// a remote webhook (status.slug), whether or not it is Ready.
+func (s *scenario) waitAllCreated(what string) {
+	s.t.Helper()
+	eventually(s.t, convergeTimeout, what, func() (bool, string) {
+		hooks, err := s.hooks()
+		if err != nil {
+			return false, err.Error()
+		}
+		missing := 0
+		for _, h := range hooks {
+			if h.DeletionTimestamp.IsZero() && h.Status.Slug == "" {
+				missing++
+			}
+		}
+		return missing == 0, fmt.Sprintf("%d resources without a remote webhook", missing)
+	})
+}
+
 // deleteHook deletes a resource without waiting for its finalizer.
 func (s *scenario) deleteHook(ns, name string) {
 	s.t.Helper()
@@ -250,13 +273,17 @@ func eventually(t *testing.T, timeout time.Duration, what string, cond func() (b
 // newSecretValue returns a distinctive random value and registers it as
 // one that must never leak.
 func newSecretValue(kind string) string {
-	b := make([]byte, 12)
+	v := kind + "-" + randomHex(12)
+	registerSecret(v)
+	return v
+}
+
+func randomHex(n int) string {
+	b := make([]byte, n)
 	if _, err := rand.Read(b); err != nil {
 		panic(err)
 	}
-	v := kind + "-" + hex.EncodeToString(b)
-	registerSecret(v)
-	return v
+	return hex.EncodeToString(b)
 }
 
 // manager is one manager process.
@@ -307,7 +334,7 @@ func (s *scenario) startManager(name string, extraArgs ...string) *manager {
 	s.t.Cleanup(func() {
 		m.stop()
 		if s.t.Failed() {
-			s.t.Logf("manager %s output (tail):\n%s", name, tail(m.logs.String(), 150))
+			s.t.Logf("manager %s output (tail):\n%s", name, tail(m.logs.String(), 60))
 		}
 	})
 	return m
@@ -386,4 +413,22 @@ func logf(t *testing.T, format string, args ...any) {
 	fmt.Println(msg)
 }
 
-func contains(s, sub string) bool { return strings.Contains(s, sub) }
+// conflictBackoff outlasts a busy writer on the same object.
+var conflictBackoff = wait.Backoff{Steps: 30, Duration: 10 * time.Millisecond, Factor: 1.5, Jitter: 0.5, Cap: time.Second}
+
+// updateHook changes a resource the way kubectl edit does: read, change,
+// write with optimistic locking, and again on a conflict.
+func (s *scenario) updateHook(ns, name string, change func(*webhooksv1alpha1.OutgoingWebhook)) {
+	s.t.Helper()
+	err := retry.RetryOnConflict(conflictBackoff, func() error {
+		obj := &webhooksv1alpha1.OutgoingWebhook{}
+		if err := s.c.Get(s.ctx(), types.NamespacedName{Namespace: ns, Name: name}, obj); err != nil {
+			return err
+		}
+		change(obj)
+		return s.c.Update(s.ctx(), obj)
+	})
+	if err != nil {
+		s.t.Fatalf("updating %s/%s: %v", ns, name, err)
+	}
+}

@@ -240,7 +240,7 @@ func (d desired) diff(w bitrise.Webhook, secret string) string {
 	if !slices.Equal(events, d.events) {
 		out = append(out, fmt.Sprintf("events %v, want %v", events, d.events))
 	}
-	if len(w.Headers) != len(d.headers) || !maps.Equal(w.Headers, d.headers) && len(d.headers) > 0 {
+	if !maps.Equal(w.Headers, d.headers) { // nil and empty are equal
 		out = append(out, fmt.Sprintf("header names %v, want %v (or values differ)", slices.Sorted(maps.Keys(w.Headers)), slices.Sorted(maps.Keys(d.headers))))
 	}
 	if secret != d.secret {
@@ -265,4 +265,30 @@ func (s *scenario) waitConverged(label string, deletedURLs map[string]bool, poke
 	})
 	logf(s.t, "chaos[%s] %s: %s (converged in %s)", s.name, label, last, time.Since(start).Round(100*time.Millisecond))
 	return last
+}
+
+// waitConvergedOrReport is waitConverged for scenarios that reproduce a
+// bug: it fails at once with the report if the remote state settled wrong
+// (a duplicate or an orphan does not go away by waiting).
+func (s *scenario) waitConvergedOrReport(label string, deletedURLs map[string]bool, poke string) {
+	s.t.Helper()
+	var last report
+	deadline := time.Now().Add(30 * time.Second)
+	for time.Now().Before(deadline) {
+		r, err := s.inspect(deletedURLs, poke)
+		if err != nil {
+			s.t.Fatal(err)
+		}
+		last = r
+		if r.ok() {
+			logf(s.t, "chaos[%s] %s: %s", s.name, label, r)
+			return
+		}
+		if r.ready == r.resources && r.terminating == 0 {
+			break // settled, and wrong
+		}
+		time.Sleep(pollInterval)
+	}
+	logf(s.t, "chaos[%s] %s: %s", s.name, label, last)
+	s.t.Fatalf("%s: %s", label, last.detail())
 }

@@ -53,18 +53,7 @@ func (s *scenario) checkNoLeaks() {
 	s.stopManagers()
 	values := registeredSecrets()
 	var scan leakScan
-	found := func(where, text string) {
-		for _, v := range values {
-			for _, n := range needles(v) {
-				if strings.Contains(text, n) {
-					scan.leaks++
-					// Name the kind of value (its prefix), never the value.
-					kind := v[:strings.LastIndex(v, "-")]
-					s.t.Errorf("leak: a %s value appears in %s", kind, where)
-				}
-			}
-		}
-	}
+	found := func(where, text string) { scan.leaks += s.scanText(where, text) }
 
 	s.mu.Lock()
 	managers := append([]*manager(nil), s.managers...)
@@ -116,6 +105,23 @@ func (s *scenario) checkNoLeaks() {
 	t.statuses += scan.statuses
 	t.leaks += scan.leaks
 	leakRegistry.Unlock()
+}
+
+// scanText reports, as test errors, every registered value found in text,
+// and returns how many were found. It names the kind of value (its prefix),
+// never the value.
+func (s *scenario) scanText(where, text string) int {
+	s.t.Helper()
+	n := 0
+	for _, v := range registeredSecrets() {
+		for _, needle := range needles(v) {
+			if strings.Contains(text, needle) {
+				n++
+				s.t.Errorf("leak: a %s value appears in %s", v[:strings.LastIndex(v, "-")], where)
+			}
+		}
+	}
+	return n
 }
 
 func mustJSON(s *scenario, v any) string {

@@ -3,7 +3,9 @@ package chaos
 import (
 	"fmt"
 	"net/http"
+	"strings"
 	"testing"
+	"time"
 
 	webhooksv1alpha1 "github.com/bitrise-webhook-operator/operator/api/v1alpha1"
 	"github.com/bitrise-webhook-operator/operator/internal/bitrise/bitrisefake"
@@ -60,7 +62,39 @@ func TestLostCreateResponses(t *testing.T) {
 			stats.posts, after.posts, after.deletes)
 	}
 	s.checkNoLeaks()
-	s.dumpDebug()
+}
+
+// TestLostCreateThenURLChange loses the answer to a create, keeps the
+// outcome unresolved (lists fail), and changes spec.url meanwhile. The
+// pending create must be resolved by the URL it was sent with, then
+// updated to the new one: no webhook with the old URL may stay behind.
+func TestLostCreateThenURLChange(t *testing.T) {
+	t.Parallel()
+	s := newScenario(t, "losturl")
+	ns := s.namespace("a")
+	app := s.app("app")
+	path := "/apps/" + app + "/"
+	// The first list passes (a no-op fault that fires once), the create's
+	// answer is lost, and every later list fails until removed.
+	s.env.Fake.AddFault(bitrisefake.Fault{Method: http.MethodGet, PathContains: path, Latency: time.Millisecond, Times: 1})
+	s.env.Fake.AddFault(bitrisefake.Fault{Method: http.MethodPost, PathContains: path, LoseResponse: true, Times: 1})
+	failLists := s.env.Fake.AddFault(bitrisefake.Fault{Method: http.MethodGet, PathContains: path, Status: http.StatusServiceUnavailable})
+	s.startManager("losturl")
+
+	s.createHook(hookSpec{ns: ns, name: "hook", app: app, url: "https://hooks.example.com/lost-url/v1"})
+	eventually(t, 30*time.Second, "the create answer lost", func() (bool, string) {
+		st := requestStats(s.env.Fake.Requests(), path)
+		return st.lostPosts == 1, fmt.Sprintf("%d lost creates", st.lostPosts)
+	})
+	s.updateHook(ns, "hook", func(o *webhooksv1alpha1.OutgoingWebhook) {
+		o.Spec.URL = "https://hooks.example.com/lost-url/v2"
+	})
+	failLists()
+	s.waitConvergedOrReport("after the URL change", map[string]bool{}, s.pokeAll())
+	if st := requestStats(s.env.Fake.Requests(), path); st.posts != 1 || st.puts != 1 {
+		t.Errorf("%d creates and %d updates, want the lost create adopted and updated to the new URL (1 and 1)", st.posts, st.puts)
+	}
+	s.checkNoLeaks()
 }
 
 // requestCounts are the API requests of one scenario, by kind.
@@ -71,7 +105,7 @@ type requestCounts struct {
 func requestStats(reqs []bitrisefake.Request, pathContains string) requestCounts {
 	var c requestCounts
 	for _, r := range reqs {
-		if !contains(r.Path, pathContains) {
+		if !strings.Contains(r.Path, pathContains) {
 			continue
 		}
 		c.total++
