@@ -109,3 +109,11 @@ $(KUSTOMIZE):
 
 $(HELM):
 	GOBIN=$(BIN) go install helm.sh/helm/v4/cmd/helm@$(HELM_VERSION)
+
+##@ Benchmark
+
+BENCH_ARGS ?=
+
+.PHONY: bench
+bench: envtest-bins ## Measure the operator at scale: time to Ready, API calls, steady state, memory (BENCH_ARGS="-n 100 -apps 5"; -h lists flags).
+	go run ./hack/bench $(BENCH_ARGS)

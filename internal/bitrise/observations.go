@@ -2,8 +2,8 @@ package bitrise
 
 import (
 	"context"
-	"fmt"
 	"crypto/sha256"
+	"fmt"
 	"slices"
 	"sync"
 	"time"
