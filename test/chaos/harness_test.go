@@ -1,7 +1,6 @@
 package chaos
 
 import (
-	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
@@ -290,7 +289,7 @@ func randomHex(n int) string {
 type manager struct {
 	name   string
 	cmd    *exec.Cmd
-	logs   *lockedBuffer
+	logs   *localenv.SyncBuffer
 	exited chan struct{}
 
 	mu       sync.Mutex
@@ -310,7 +309,7 @@ func (s *scenario) startManager(name string, extraArgs ...string) *manager {
 		// Debug logs make the leak check stricter than production.
 		"--zap-log-level", "debug",
 	}
-	m := &manager{name: name, logs: &lockedBuffer{}, exited: make(chan struct{})}
+	m := &manager{name: name, logs: &localenv.SyncBuffer{}, exited: make(chan struct{})}
 	m.cmd = exec.Command(managerBin, append(args, extraArgs...)...)
 	m.cmd.Env = append(os.Environ(), "BITRISE_TOKEN="+s.token)
 	m.cmd.Stdout, m.cmd.Stderr = m.logs, m.logs
@@ -385,23 +384,6 @@ func tail(text string, lines int) string {
 		all = all[len(all)-lines:]
 	}
 	return strings.Join(all, "\n")
-}
-
-type lockedBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *lockedBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *lockedBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
 }
 
 // logf prints to the test log and to stdout, so that the figures show in

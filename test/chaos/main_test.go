@@ -36,11 +36,8 @@ func run(m *testing.M) int {
 	defer func() { _ = os.RemoveAll(dir) }()
 
 	managerBin = filepath.Join(dir, "manager")
-	build := exec.Command("go", "build", "-o", managerBin, "./cmd")
-	build.Dir = root
-	build.Env = append(os.Environ(), "CGO_ENABLED=0")
-	if out, err := build.CombinedOutput(); err != nil {
-		fmt.Fprintf(os.Stderr, "go build ./cmd: %v\n%s", err, out)
+	if err := localenv.BuildManager(root, managerBin); err != nil {
+		fmt.Fprintln(os.Stderr, err)
 		return 1
 	}
 	// --help exits with status 0 or 2 depending on the flag package; only

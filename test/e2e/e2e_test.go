@@ -4,7 +4,6 @@
 package e2e
 
 import (
-	"bytes"
 	"context"
 	"io"
 	"net"
@@ -13,7 +12,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -102,18 +100,15 @@ func TestSamplesEndToEnd(t *testing.T) {
 func buildManager(t *testing.T, root string) string {
 	t.Helper()
 	out := filepath.Join(t.TempDir(), "manager")
-	cmd := exec.Command("go", "build", "-o", out, "./cmd")
-	cmd.Dir = root
-	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
-	if b, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("go build ./cmd: %v\n%s", err, b)
+	if err := localenv.BuildManager(root, out); err != nil {
+		t.Fatal(err)
 	}
 	return out
 }
 
-func startManager(t *testing.T, bin string, env *localenv.Env, extraArgs ...string) *lockedBuffer {
+func startManager(t *testing.T, bin string, env *localenv.Env, extraArgs ...string) *localenv.SyncBuffer {
 	t.Helper()
-	logs := &lockedBuffer{}
+	logs := &localenv.SyncBuffer{}
 	ctx, cancel := context.WithCancel(context.Background())
 	cmd := exec.CommandContext(ctx, bin, append([]string{
 		"--kubeconfig", env.Kubeconfig,
@@ -146,23 +141,6 @@ func kubectl(t *testing.T, env *localenv.Env, args ...string) string {
 		t.Fatalf("kubectl %s: %v\n%s", strings.Join(args, " "), err, out)
 	}
 	return string(out)
-}
-
-type lockedBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *lockedBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *lockedBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
 }
 
 func freeAddr(t *testing.T) string {

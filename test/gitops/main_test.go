@@ -8,7 +8,6 @@
 package gitops
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -18,7 +17,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -54,7 +52,7 @@ var (
 	env        *localenv.Env
 	k8s        client.Client
 	metricsURL string
-	managerLog = &lockedBuffer{}
+	managerLog = &localenv.SyncBuffer{}
 )
 
 func TestMain(m *testing.M) {
@@ -90,11 +88,8 @@ func run(m *testing.M) (code int, err error) {
 	}
 	defer os.RemoveAll(dir)
 	manager := filepath.Join(dir, "manager")
-	build := exec.Command("go", "build", "-o", manager, "./cmd")
-	build.Dir = env.Root
-	build.Env = append(os.Environ(), "CGO_ENABLED=0")
-	if out, err := build.CombinedOutput(); err != nil {
-		return 1, fmt.Errorf("go build ./cmd: %v\n%s", err, out)
+	if err := localenv.BuildManager(env.Root, manager); err != nil {
+		return 1, err
 	}
 	stop, err := startManager(manager)
 	if err != nil {
@@ -286,21 +281,4 @@ func readRepoFile(t *testing.T, path ...string) []byte {
 // repoPath is the absolute path of a file given from the repository root.
 func repoPath(path ...string) string {
 	return filepath.Join(append([]string{env.Root}, path...)...)
-}
-
-type lockedBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *lockedBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *lockedBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
 }
