@@ -8,6 +8,7 @@ import (
 	"os"
 	"strings"
 
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/runtime"
 	utilruntime "k8s.io/apimachinery/pkg/util/runtime"
@@ -182,7 +183,7 @@ func envOr(key, fallback string) string {
 // cacheOptions restricts the manager's cache to the watched namespaces and
 // the OutgoingWebhooks matching the selector (Flux's sharding convention).
 func cacheOptions(namespaces []string, selector string) (cache.Options, error) {
-	var opts cache.Options
+	opts := cache.Options{DefaultTransform: trimCachedObject}
 	if len(namespaces) > 0 {
 		opts.DefaultNamespaces = map[string]cache.Config{}
 		for _, ns := range namespaces {
@@ -213,4 +214,18 @@ func (l *stringList) Set(v string) error {
 		}
 	}
 	return nil
+}
+
+// trimCachedObject drops what the operator never reads from cached objects:
+// managed fields everywhere, and the labels and annotations of the Secrets
+// watched by metadata (kubectl's last-applied annotation can be as large
+// as the Secret itself). It keeps the memory of unrelated Secrets small.
+func trimCachedObject(obj any) (any, error) {
+	if o, ok := obj.(metav1.Object); ok {
+		o.SetManagedFields(nil)
+	}
+	if pom, ok := obj.(*metav1.PartialObjectMetadata); ok {
+		pom.Labels, pom.Annotations, pom.OwnerReferences = nil, nil, nil
+	}
+	return obj, nil
 }

@@ -497,12 +497,13 @@ func apiTime(t time.Time) *metav1.Time {
 	return &mt
 }
 
-// jitterFraction spreads periodic checks by ±10% so that resources
-// created together do not check drift in lockstep.
+// jitterFraction spreads periodic checks over the tenth of an interval
+// after they fall due (Flux's jitter), so that resources created together
+// do not check drift in lockstep.
 const jitterFraction = 0.1
 
 func jitter(d time.Duration) time.Duration {
-	return time.Duration(float64(d) * (1 - jitterFraction + 2*jitterFraction*rand.Float64()))
+	return time.Duration(float64(d) * (1 + jitterFraction*rand.Float64()))
 }
 
 func (r *OutgoingWebhookReconciler) event(obj *webhooksv1alpha1.OutgoingWebhook, eventType, reason, format string, args ...any) {
@@ -560,9 +561,11 @@ func (w writer) delete(ctx context.Context, slug string) error {
 }
 
 // observationMaxAge is how old a shared observation of the app may be for
-// this pass: the width of the jitter window of periodic checks, so that the
-// resources of one app share one list per interval; zero (a fresh list) when
-// the user asked for a reconcile or a create's outcome must be resolved.
+// this pass: half an interval, so that the resources of one app share one
+// list per interval (those that fall due together reuse the list the first
+// one made; a group that drifted apart joins the next list within half an
+// interval and is then scheduled with it); zero (a fresh list) when the user
+// asked for a reconcile or a create's outcome must be resolved.
 // A resource with no remote webhook yet may use an observation up to a
 // minute old: our own writes are in it, and a burst of new resources then
 // spends the API budget on creates rather than on lists. The cost is that a
@@ -573,7 +576,7 @@ func observationMaxAge(obj *webhooksv1alpha1.OutgoingWebhook) time.Duration {
 	if pending || requested != obj.Status.LastHandledReconcileAt {
 		return 0
 	}
-	window := time.Duration(2 * jitterFraction * float64(obj.GetInterval().Duration))
+	window := obj.GetInterval().Duration / 2
 	if obj.Status.Slug == "" {
 		return max(window, newResourceMaxAge)
 	}
