@@ -144,7 +144,7 @@ func run(cfg runConfig) error {
 		DefaultToken: defaultToken(cfg.tokenFile),
 		Recorder:     mgr.GetEventRecorder("outgoingwebhook-controller"),
 	}
-	if err := reconciler.SetupWithManager(ctx, mgr, controller.Options{MaxConcurrentReconciles: cfg.maxConcurrent}); err != nil {
+	if err := reconciler.SetupWithManager(ctx, mgr, controller.Options{MaxConcurrentReconciles: cfg.maxConcurrent, Namespaces: cfg.watchNamespaces}); err != nil {
 		return fmt.Errorf("setting up the controller: %w", err)
 	}
 	if err := mgr.AddHealthzCheck("healthz", healthz.Ping); err != nil {
@@ -216,16 +216,11 @@ func (l *stringList) Set(v string) error {
 	return nil
 }
 
-// trimCachedObject drops what the operator never reads from cached objects:
-// managed fields everywhere, and the labels and annotations of the Secrets
-// watched by metadata (kubectl's last-applied annotation can be as large
-// as the Secret itself). It keeps the memory of unrelated Secrets small.
+// trimCachedObject drops the managed fields of cached objects: the operator
+// never reads them, and they are often the larger part of an object.
 func trimCachedObject(obj any) (any, error) {
 	if o, ok := obj.(metav1.Object); ok {
 		o.SetManagedFields(nil)
-	}
-	if pom, ok := obj.(*metav1.PartialObjectMetadata); ok {
-		pom.Labels, pom.Annotations, pom.OwnerReferences = nil, nil, nil
 	}
 	return obj, nil
 }

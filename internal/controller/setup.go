@@ -3,7 +3,7 @@ package controller
 import (
 	"context"
 
-	corev1 "k8s.io/api/core/v1"
+	"k8s.io/client-go/metadata"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/builder"
 	"sigs.k8s.io/controller-runtime/pkg/controller"
@@ -18,14 +18,21 @@ import (
 // Options tune the controller.
 type Options struct {
 	MaxConcurrentReconciles int
+	// Namespaces limits the Secret watch to the watched namespaces; empty
+	// watches all.
+	Namespaces []string
 }
 
 // SetupWithManager registers the field indexes and the controller with its
 // watches: OutgoingWebhooks (spec changes, reconcile requests, deletion) and
-// the metadata of the Secrets they reference.
+// the Secrets they reference (by a metadata-only watch that caches nothing).
 func (r *OutgoingWebhookReconciler) SetupWithManager(ctx context.Context, mgr ctrl.Manager, opts Options) error {
 	if r.Observations == nil {
 		r.Observations = bitrise.NewObservations()
+	}
+	md, err := metadata.NewForConfig(mgr.GetConfig())
+	if err != nil {
+		return err
 	}
 	indexer := mgr.GetFieldIndexer()
 	if err := indexer.IndexField(ctx, &webhooksv1alpha1.OutgoingWebhook{}, indexSecretNames, secretNames); err != nil {
@@ -44,8 +51,7 @@ func (r *OutgoingWebhookReconciler) SetupWithManager(ctx context.Context, mgr ct
 		Watches(&webhooksv1alpha1.OutgoingWebhook{},
 			handler.EnqueueRequestsFromMapFunc(r.requestsForAppPeers),
 			builder.WithPredicates(onlyDeletes{})).
-		WatchesMetadata(&corev1.Secret{},
-			handler.EnqueueRequestsFromMapFunc(r.requestsForSecret)).
+		WatchesRawSource(r.secretEvents(md, opts.Namespaces)).
 		WithOptions(controller.Options{MaxConcurrentReconciles: opts.MaxConcurrentReconciles}).
 		Complete(r)
 }
