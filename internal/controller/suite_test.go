@@ -1,7 +1,6 @@
 package controller
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"io"
@@ -34,7 +33,7 @@ var (
 	fake     *bitrisefake.Server
 	ctx      context.Context
 	cancel   context.CancelFunc
-	logs     = &syncBuffer{}
+	logs     = &localenv.SyncBuffer{} // the manager's logs
 	scheme   = runtime.NewScheme()
 	secrets  = &secretRegistry{}
 	tokenNow = func() (string, error) { return suiteToken, nil }
@@ -97,24 +96,6 @@ var _ = AfterSuite(func() {
 		Expect(logs.String()).NotTo(ContainSubstring(s), "a secret value was logged")
 	}
 })
-
-// syncBuffer collects the manager's logs.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
 
 // secretRegistry remembers every secret value the specs use, to check that
 // none of them ever shows in logs, events or status.
