@@ -1,0 +1,143 @@
+package main
+
+import (
+	"net/http"
+	"slices"
+	"time"
+
+	"github.com/bitrise-webhook-operator/operator/internal/bitrise/bitrisefake"
+)
+
+// callCounts counts Bitrise API requests by verb. A GET is one list page:
+// the API has no get-one endpoint.
+type callCounts struct {
+	GET int `json:"get"`
+	// Lists counts the lists: GETs of a first page (no next cursor).
+	Lists  int `json:"lists"`
+	POST   int `json:"post"`
+	PUT    int `json:"put"`
+	DELETE int `json:"delete"`
+	Other  int `json:"other"`
+	// Failed counts answers outside 2xx, and requests left unanswered.
+	Failed int `json:"failed"`
+	Total  int `json:"total"`
+}
+
+func (c *callCounts) add(r bitrisefake.Request) {
+	switch r.Method {
+	case http.MethodGet:
+		c.GET++
+		if r.Query.Get("next") == "" {
+			c.Lists++
+		}
+	case http.MethodPost:
+		c.POST++
+	case http.MethodPut:
+		c.PUT++
+	case http.MethodDelete:
+		c.DELETE++
+	default:
+		c.Other++
+	}
+	if r.Dropped || r.Status < 200 || r.Status > 299 {
+		c.Failed++
+	}
+	c.Total++
+}
+
+func (c callCounts) writes() int { return c.POST + c.PUT + c.DELETE + c.Other }
+
+// countBetween counts the requests that reached the fake in [from, to].
+func countBetween(reqs []bitrisefake.Request, from, to time.Time) callCounts {
+	var c callCounts
+	for _, r := range reqs {
+		if !r.Time.Before(from) && !r.Time.After(to) {
+			c.add(r)
+		}
+	}
+	return c
+}
+
+// pagesFor is how many list calls one list of an app with n webhooks
+// takes: ⌈n/50⌉, and one for an empty app.
+func pagesFor(n int) int {
+	return max(1, (n+pageLimit-1)/pageLimit)
+}
+
+// pageLimit is the API's largest page, which the operator asks for.
+const pageLimit = 50
+
+// minimumCalls is the least a converging operator can do: one POST per
+// webhook, and one list of each app at its final size (generous: the first
+// list of an empty app takes one page).
+func minimumCalls(perApp map[string]int) int {
+	n := 0
+	for _, count := range perApp {
+		n += count + pagesFor(count)
+	}
+	return n
+}
+
+// idealListsPerInterval is one list of each app per interval, at ⌈n/50⌉
+// pages each.
+func idealListsPerInterval(perApp map[string]int) int {
+	n := 0
+	for _, count := range perApp {
+		n += pagesFor(count)
+	}
+	return n
+}
+
+// timelineBucket is what happened in one slice of the convergence.
+type timelineBucket struct {
+	FromSeconds float64    `json:"from_s"`
+	Calls       callCounts `json:"calls"`
+	Ready       int        `json:"ready"`
+}
+
+// timeline slices [start, end] into buckets of width and counts the calls
+// and the resources turning Ready in each.
+func timeline(reqs []bitrisefake.Request, readyTimes []time.Time, start, end time.Time, width time.Duration) []timelineBucket {
+	n := int(end.Sub(start)/width) + 1
+	buckets := make([]timelineBucket, n)
+	for i := range buckets {
+		buckets[i].FromSeconds = (time.Duration(i) * width).Seconds()
+	}
+	index := func(t time.Time) int {
+		if t.Before(start) || t.After(end) {
+			return -1
+		}
+		return min(int(t.Sub(start)/width), n-1)
+	}
+	for _, r := range reqs {
+		if i := index(r.Time); i >= 0 {
+			buckets[i].Calls.add(r)
+		}
+	}
+	for _, t := range readyTimes {
+		if i := index(t); i >= 0 {
+			buckets[i].Ready++
+		}
+	}
+	return buckets
+}
+
+// listGaps returns the times between consecutive lists of the same app
+// (GETs of a first page, by path), sorted.
+func listGaps(reqs []bitrisefake.Request) []time.Duration {
+	byApp := map[string][]time.Time{}
+	for _, r := range reqs {
+		if r.Method == http.MethodGet && r.Query.Get("next") == "" {
+			byApp[r.Path] = append(byApp[r.Path], r.Time)
+		}
+	}
+	var gaps []time.Duration
+	for _, times := range byApp {
+		slices.SortFunc(times, func(a, b time.Time) int { return a.Compare(b) })
+		for i := 1; i < len(times); i++ {
+			gaps = append(gaps, times[i].Sub(times[i-1]))
+		}
+	}
+	slices.Sort(gaps)
+	return gaps
+}

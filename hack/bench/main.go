@@ -1,0 +1,257 @@
+// Command bench measures the operator at scale: it starts a local control
+// plane and the Bitrise API fake, runs the built manager against them,
+// creates many OutgoingWebhooks and reports time to Ready, API calls
+// against the minimum, steady-state traffic, memory with and without many
+// unrelated Secrets, and throughput against the client-side rate limit.
+// `make bench` runs it; BENCH_ARGS passes flags, e.g. "-n 100 -apps 5".
+//
+// It exits non-zero only when it could not measure; a missed target is
+// reported as MISS.
+package main
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"flag"
+	"fmt"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"syscall"
+	"time"
+
+	"github.com/go-logr/logr"
+	"k8s.io/apimachinery/pkg/runtime"
+	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
+	"k8s.io/client-go/rest"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	ctrllog "sigs.k8s.io/controller-runtime/pkg/log"
+
+	webhooksv1alpha1 "github.com/bitrise-webhook-operator/operator/api/v1alpha1"
+	"github.com/bitrise-webhook-operator/operator/internal/bitrise"
+	"github.com/bitrise-webhook-operator/operator/test/localenv"
+)
+
+// params are the flags.
+type params struct {
+	N, Apps, Namespaces  int
+	Interval, Latency    time.Duration
+	SteadyIntervals      int
+	Secrets, SecretBytes int
+	SecretsApplied       bool
+	QPS                  float64
+	Burst, MaxConcurrent int
+	Clients              int
+	ConvergeTimeout      time.Duration
+	MemSettle            time.Duration
+	SteadySlack          float64
+	Out                  string
+	Manager              string
+}
+
+func parseFlags() params {
+	var p params
+	flag.IntVar(&p.N, "n", 1000, "OutgoingWebhooks to create")
+	flag.IntVar(&p.Apps, "apps", 10, "Bitrise apps the webhooks are spread over")
+	flag.IntVar(&p.Namespaces, "namespaces", 4, "namespaces the webhooks (and Secrets) are spread over")
+	flag.DurationVar(&p.Interval, "interval", 10*time.Second, "spec.interval of every webhook (at least 5s)")
+	flag.DurationVar(&p.Latency, "latency", 50*time.Millisecond, "latency the Bitrise fake adds to every request")
+	flag.IntVar(&p.SteadyIntervals, "steady-intervals", 4, "intervals to observe in steady state")
+	flag.IntVar(&p.Secrets, "secrets", 20000, "unrelated Secrets created for the memory figure (0 skips it)")
+	flag.IntVar(&p.SecretBytes, "secret-bytes", 1024, "size of each unrelated Secret's data")
+	flag.BoolVar(&p.SecretsApplied, "secrets-applied", false, "give each unrelated Secret the last-applied-configuration annotation of `kubectl apply` (it holds the data)")
+	flag.Float64Var(&p.QPS, "qps", bitrise.DefaultQPS, "manager --api-qps (0 disables the rate limit)")
+	flag.IntVar(&p.Burst, "burst", bitrise.DefaultBurst, "manager --api-burst")
+	flag.IntVar(&p.MaxConcurrent, "max-concurrent-reconciles", 4, "manager --max-concurrent-reconciles")
+	flag.IntVar(&p.Clients, "clients", 4, "concurrent client goroutines creating the webhooks")
+	flag.DurationVar(&p.ConvergeTimeout, "timeout", 6*time.Minute, "give up waiting for every webhook to be Ready after this")
+	flag.DurationVar(&p.MemSettle, "mem-settle", 15*time.Second, "how long each manager run of the memory figure runs before its RSS is read")
+	flag.Float64Var(&p.SteadySlack, "steady-slack", 0.15, "steady-state list target: the ideal K*ceil(N/(50K)) plus this fraction")
+	flag.StringVar(&p.Manager, "manager", "", "a manager binary to run instead of building ./cmd (to compare builds)")
+	flag.StringVar(&p.Out, "out", filepath.Join("bin", "bench", "results.json"), "JSON results file")
+	flag.Parse()
+	return p
+}
+
+func (p params) validate() error {
+	switch {
+	case p.N < 1 || p.Apps < 1 || p.Namespaces < 1 || p.Clients < 1:
+		return errors.New("-n, -apps, -namespaces and -clients must be at least 1")
+	case p.Interval < 5*time.Second:
+		return errors.New("-interval must be at least 5s (the CRD's minimum)")
+	case p.SteadyIntervals < 1:
+		return errors.New("-steady-intervals must be at least 1")
+	case p.QPS < 0 || p.Burst < 0 || p.Secrets < 0 || p.SecretBytes < 0:
+		return errors.New("-qps, -burst, -secrets and -secret-bytes cannot be negative")
+	}
+	return nil
+}
+
+func main() {
+	p := parseFlags()
+	if err := p.validate(); err != nil {
+		fmt.Fprintln(os.Stderr, "bench:", err)
+		os.Exit(2)
+	}
+	ctrllog.SetLogger(logr.Discard()) // the harness's own informer logs nothing useful
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := run(ctx, p); err != nil {
+		fmt.Fprintln(os.Stderr, "bench:", err)
+		os.Exit(1)
+	}
+}
+
+// bench is one benchmark run: the environment and what was measured.
+type bench struct {
+	p       params
+	env     *localenv.Env
+	kube    client.Client
+	token   string
+	apps    []string
+	nsNames []string
+	logDir  string
+	binary  string
+	res     *results
+}
+
+func run(ctx context.Context, p params) error {
+	root, err := localenv.RepoRoot()
+	if err != nil {
+		return err
+	}
+	// The binary and the kubeconfig are this run's own; the logs go beside
+	// the results.
+	tmp, err := os.MkdirTemp("", "owh-bench-")
+	if err != nil {
+		return err
+	}
+	defer func() { _ = os.RemoveAll(tmp) }()
+	logDir := filepath.Join(filepath.Dir(p.Out), "logs")
+	if err := os.MkdirAll(logDir, 0o755); err != nil {
+		return err
+	}
+	b := &bench{p: p, logDir: logDir, token: "bench-token-" + randomHex(6), res: newResults(p)}
+	b.res.Machine = describeMachine(root)
+
+	progress("building the manager and starting the control plane")
+	built := make(chan error, 1)
+	go func() {
+		var err error
+		b.binary = p.Manager
+		if b.binary == "" {
+			// CGO_ENABLED=0, as the other tests build it: the build cache is shared.
+			b.binary = filepath.Join(tmp, "manager")
+			err = localenv.BuildManager(root, b.binary)
+		}
+		built <- err
+	}()
+	env, envErr := localenv.Start(localenv.Options{Dir: tmp})
+	if buildErr := <-built; buildErr != nil || envErr != nil {
+		if envErr == nil {
+			_ = env.Stop()
+		}
+		return errors.Join(buildErr, envErr)
+	}
+	b.env = env
+	defer func() { _ = env.Stop() }()
+	if err := b.setup(); err != nil {
+		return err
+	}
+	if err := b.measure(ctx); err != nil {
+		return err
+	}
+	b.res.judge()
+	b.res.print(os.Stdout)
+	if err := b.res.write(p.Out); err != nil {
+		return err
+	}
+	fmt.Printf("\n%s\nJSON: %s   manager logs: %s\n", b.res.verdict(), p.Out, logDir)
+	return nil
+}
+
+// setup makes the apps (all reachable with one token unique to this run),
+// the latency, the client and the namespaces.
+func (b *bench) setup() error {
+	suffix := randomHex(4)
+	for i := range b.p.Apps {
+		app := fmt.Sprintf("bench%03d%s", i, suffix)
+		b.apps = append(b.apps, app)
+		b.env.Fake.AddApp(app, b.token)
+	}
+	b.env.Fake.AddApp(warmupApp, b.token)
+	b.env.Fake.SetLatency(b.p.Latency)
+
+	scheme := runtime.NewScheme()
+	if err := clientgoscheme.AddToScheme(scheme); err != nil {
+		return err
+	}
+	if err := webhooksv1alpha1.AddToScheme(scheme); err != nil {
+		return err
+	}
+	cfg := rest.CopyConfig(b.env.Config)
+	cfg.QPS = -1 // the harness must not be the bottleneck
+	kube, err := client.New(cfg, client.Options{Scheme: scheme})
+	if err != nil {
+		return err
+	}
+	b.kube = kube
+	for i := range b.p.Namespaces {
+		b.nsNames = append(b.nsNames, fmt.Sprintf("bench-%d", i))
+	}
+	return createNamespaces(context.Background(), kube, append([]string{warmupNamespace}, b.nsNames...))
+}
+
+// measure runs the phases in order; each needs the state the previous left.
+func (b *bench) measure(ctx context.Context) error {
+	// The tracker's watch ends before the control plane stops.
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	tr, err := startTracker(ctx, b.env.Config, b.kube.Scheme())
+	if err != nil {
+		return err
+	}
+	mgr, err := startManager(b.binary, b.env, b.token, b.managerArgs(), filepath.Join(b.logDir, "manager-1-convergence.log"))
+	if err != nil {
+		return err
+	}
+	defer func() { _ = mgr.stop() }()
+	progress("waiting for the manager to reconcile a warm-up webhook")
+	if err := warmUp(ctx, b.kube, tr, mgr); err != nil {
+		return err
+	}
+
+	converged, err := b.converge(ctx, tr, mgr)
+	if err != nil {
+		return err
+	}
+	if !converged {
+		progress("not every webhook became Ready: steady state and memory are skipped")
+		return nil
+	}
+	if err := b.steady(ctx, tr, mgr); err != nil {
+		return err
+	}
+	b.checkRemote()
+	return b.memory(ctx, mgr)
+}
+
+func (b *bench) managerArgs() []string {
+	return []string{
+		"--api-qps", fmt.Sprint(b.p.QPS),
+		"--api-burst", fmt.Sprint(b.p.Burst),
+		"--max-concurrent-reconciles", fmt.Sprint(b.p.MaxConcurrent),
+	}
+}
+
+func randomHex(n int) string {
+	buf := make([]byte, n)
+	_, _ = rand.Read(buf)
+	return hex.EncodeToString(buf)
+}
+
+func progress(format string, args ...any) {
+	fmt.Fprintf(os.Stderr, "%s  %s\n", time.Now().Format("15:04:05"), fmt.Sprintf(format, args...))
+}

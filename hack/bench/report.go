@@ -1,0 +1,337 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"maps"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"text/tabwriter"
+	"time"
+)
+
+// results is everything measured; it is written as JSON and printed.
+type results struct {
+	StartedAt   time.Time           `json:"started_at"`
+	Machine     machine             `json:"machine"`
+	Parameters  parameters          `json:"parameters"`
+	Convergence *convergenceFigures `json:"convergence,omitempty"`
+	Steady      *steadyFigures      `json:"steady_state,omitempty"`
+	Remote      *remoteFigures      `json:"remote,omitempty"`
+	Memory      *memoryFigures      `json:"memory,omitempty"`
+	Targets     []target            `json:"targets"`
+
+	perApp map[string]int
+}
+
+type parameters struct {
+	N                      int     `json:"n"`
+	Apps                   int     `json:"apps"`
+	Namespaces             int     `json:"namespaces"`
+	IntervalSeconds        float64 `json:"interval_s"`
+	LatencySeconds         float64 `json:"latency_s"`
+	APIQPS                 float64 `json:"api_qps"`
+	APIBurst               int     `json:"api_burst"`
+	MaxConcurrentReconcile int     `json:"max_concurrent_reconciles"`
+	ClientGoroutines       int     `json:"client_goroutines"`
+	SteadyIntervals        int     `json:"steady_intervals"`
+	SteadySlack            float64 `json:"steady_slack"`
+	Secrets                int     `json:"secrets"`
+	SecretBytes            int     `json:"secret_bytes"`
+	SecretsApplied         bool    `json:"secrets_kubectl_applied"`
+	MemSettleSeconds       float64 `json:"mem_settle_s"`
+	TimeoutSeconds         float64 `json:"timeout_s"`
+}
+
+type convergenceFigures struct {
+	Created       int     `json:"created"`
+	Ready         int     `json:"ready"`
+	Converged     bool    `json:"converged"`
+	CreateSeconds float64 `json:"create_s"`
+	// TotalSeconds runs from the first create sent to the last Ready seen.
+	TotalSeconds float64       `json:"total_s"`
+	TimeToReady  durationStats `json:"time_to_ready"`
+	Calls        callCounts    `json:"calls"`
+	MinimumCalls int           `json:"minimum_calls"`
+	CallRatio    float64       `json:"call_ratio"`
+	// RateLimitSeconds is what the rate limit alone imposes on these calls:
+	// (calls - burst) / qps.
+	RateLimitSeconds float64 `json:"rate_limit_s"`
+	ThroughputRatio  float64 `json:"throughput_ratio"`
+	// The same for the minimum calls: how much longer than a perfect
+	// operator under the same rate limit.
+	MinimumRateLimitSeconds float64          `json:"minimum_rate_limit_s"`
+	MinimumThroughputRatio  float64          `json:"minimum_throughput_ratio"`
+	CPU                     cpuUse           `json:"cpu"`
+	TimelineWidthSeconds    float64          `json:"timeline_width_s"`
+	Timeline                []timelineBucket `json:"timeline"`
+	Pending                 map[string]int   `json:"pending_by_reason,omitempty"`
+}
+
+type steadyFigures struct {
+	WindowSeconds        float64 `json:"window_s"`
+	Intervals            int     `json:"intervals"`
+	ListsPerInterval     []int   `json:"lists_per_interval"`
+	ListsPerIntervalMean float64 `json:"lists_per_interval_mean"`
+	// SettledListsPerInterval leaves out the first interval, which holds
+	// the first drift checks of the webhooks made during convergence.
+	SettledListsPerInterval float64 `json:"settled_lists_per_interval,omitempty"`
+	IdealListsPerInterval   int     `json:"ideal_lists_per_interval"`
+	TargetListsPerInterval  float64 `json:"target_lists_per_interval"`
+	// ListsPerAppPerInterval counts whole lists (of any number of pages)
+	// of one app per interval: 1 is ideal.
+	ListsPerAppPerInterval float64 `json:"lists_per_app_per_interval"`
+	// Time between two lists of the same app.
+	ListGapMinSeconds float64    `json:"list_gap_min_s"`
+	ListGapP50Seconds float64    `json:"list_gap_p50_s"`
+	Calls             callCounts `json:"calls"`
+	WriteCalls        int        `json:"write_calls"`
+	// ResourceWrites counts changes of the OutgoingWebhooks themselves.
+	ResourceWrites int64 `json:"resource_writes"`
+}
+
+type remoteFigures struct {
+	Expected   int `json:"expected"`
+	Found      int `json:"found"`
+	Duplicates int `json:"duplicates"`
+}
+
+type memoryFigures struct {
+	Method               string  `json:"method"`
+	AfterSteady          rss     `json:"after_steady"`
+	WithoutSecrets       rss     `json:"without_secrets"`
+	WithSecretsAdded     rss     `json:"with_secrets_added"`
+	WithSecretsRestart   rss     `json:"with_secrets_restart"`
+	DeltaAddedMiB        float64 `json:"delta_added_mib"`
+	DeltaRestartMiB      float64 `json:"delta_restart_mib"`
+	SecretsCreateSeconds float64 `json:"secrets_create_s"`
+	// RestartCalls are the API calls of a fresh manager over converged
+	// webhooks, during its settle time.
+	RestartCalls int `json:"restart_calls"`
+}
+
+type target struct {
+	Name   string `json:"name"`
+	Value  string `json:"value"`
+	Goal   string `json:"goal"`
+	Status string `json:"status"` // PASS, MISS or SKIP
+	Note   string `json:"note,omitempty"`
+}
+
+func newResults(p params) *results {
+	return &results{StartedAt: time.Now().UTC().Truncate(time.Second), Parameters: parameters{
+		N: p.N, Apps: p.Apps, Namespaces: p.Namespaces,
+		IntervalSeconds: p.Interval.Seconds(), LatencySeconds: p.Latency.Seconds(),
+		APIQPS: p.QPS, APIBurst: p.Burst, MaxConcurrentReconcile: p.MaxConcurrent, ClientGoroutines: p.Clients,
+		SteadyIntervals: p.SteadyIntervals, SteadySlack: p.SteadySlack,
+		Secrets: p.Secrets, SecretBytes: p.SecretBytes, SecretsApplied: p.SecretsApplied,
+		MemSettleSeconds: p.MemSettle.Seconds(), TimeoutSeconds: p.ConvergeTimeout.Seconds(),
+	}}
+}
+
+// memoryTargetMiB is what unrelated Secrets may add to the manager's peak RSS.
+const memoryTargetMiB = 20
+
+// throughputTarget bounds convergence time over the rate limit's own time.
+const throughputTarget = 1.15
+
+// judge sets the targets from the figures.
+func (r *results) judge() {
+	add := func(name, value, goal string, pass bool, note string) {
+		status := "MISS"
+		if pass {
+			status = "PASS"
+		}
+		r.Targets = append(r.Targets, target{Name: name, Value: value, Goal: goal, Status: status, Note: note})
+	}
+	skip := func(name, goal, why string) {
+		r.Targets = append(r.Targets, target{Name: name, Goal: goal, Status: "SKIP", Note: why})
+	}
+	c := r.Convergence
+	add("all webhooks Ready", fmt.Sprintf("%d/%d in %.1fs", c.Ready, c.Created, c.TotalSeconds),
+		fmt.Sprintf("%d within %.0fs", c.Created, r.Parameters.TimeoutSeconds), c.Converged, "")
+	switch {
+	case r.Parameters.APIQPS <= 0:
+		skip("convergence / rate-limit time", fmt.Sprintf("<= %.2f", throughputTarget), "the rate limit is disabled (-qps 0)")
+	case c.RateLimitSeconds <= 0:
+		skip("convergence / rate-limit time", fmt.Sprintf("<= %.2f", throughputTarget), "every call fits in the burst")
+	default:
+		add("convergence / rate-limit time", fmt.Sprintf("%.2f (%.1fs / %.1fs)", c.ThroughputRatio, c.TotalSeconds, c.RateLimitSeconds),
+			fmt.Sprintf("<= %.2f", throughputTarget), c.Converged && c.ThroughputRatio <= throughputTarget,
+			fmt.Sprintf("(%d calls - burst %d) / %g qps", c.Calls.Total, r.Parameters.APIBurst, r.Parameters.APIQPS))
+	}
+	if s := r.Steady; s != nil {
+		add("steady list calls per interval", fmt.Sprintf("%.1f (max %d)", s.ListsPerIntervalMean, slices.Max(s.ListsPerInterval)),
+			fmt.Sprintf("<= %.1f", s.TargetListsPerInterval), s.ListsPerIntervalMean <= s.TargetListsPerInterval,
+			fmt.Sprintf("ideal %d = sum over apps of ceil(n/50), plus %.0f%% slack for jitter and the window's edges", s.IdealListsPerInterval, r.Parameters.SteadySlack*100))
+		add("steady write calls", fmt.Sprint(s.WriteCalls), "0", s.WriteCalls == 0, "")
+		add("steady writes to resources", fmt.Sprint(s.ResourceWrites), "0", s.ResourceWrites == 0, "OutgoingWebhook updates seen by a watch")
+	} else {
+		skip("steady state", "", "not converged")
+	}
+	if rem := r.Remote; rem != nil {
+		add("one remote webhook per resource", fmt.Sprintf("%d found, %d duplicate URLs", rem.Found, rem.Duplicates),
+			fmt.Sprintf("%d, 0 duplicates", rem.Expected), rem.Found == rem.Expected && rem.Duplicates == 0, "")
+	}
+	switch m := r.Memory; {
+	case m == nil:
+		skip("memory of unrelated Secrets", "", "not converged")
+	case r.Parameters.Secrets == 0:
+		skip("memory of unrelated Secrets", "", "-secrets 0")
+	default:
+		worst := max(m.DeltaRestartMiB, m.DeltaAddedMiB)
+		add("memory of unrelated Secrets", fmt.Sprintf("%+.1f MiB restart, %+.1f MiB added", m.DeltaRestartMiB, m.DeltaAddedMiB),
+			fmt.Sprintf("< %d MiB", memoryTargetMiB), worst < memoryTargetMiB,
+			fmt.Sprintf("%d Secrets of %d bytes; peak RSS deltas", r.Parameters.Secrets, r.Parameters.SecretBytes))
+	}
+}
+
+// verdict counts the targets by status.
+func (r *results) verdict() string {
+	count := map[string]int{}
+	for _, t := range r.Targets {
+		count[t.Status]++
+	}
+	return fmt.Sprintf("%d PASS, %d MISS, %d SKIP", count["PASS"], count["MISS"], count["SKIP"])
+}
+
+func (r *results) write(path string) error {
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		return err
+	}
+	data, err := json.MarshalIndent(r, "", "  ")
+	if err != nil {
+		return err
+	}
+	return os.WriteFile(path, append(data, '\n'), 0o644)
+}
+
+func (r *results) print(out io.Writer) {
+	w := tabwriter.NewWriter(out, 2, 4, 2, ' ', 0)
+	p, m := r.Parameters, r.Machine
+	section := func(title string) { fmt.Fprintf(w, "\n%s\n", title) }
+	row := func(name, format string, args ...any) {
+		fmt.Fprintf(w, "  %s\t%s\n", name, fmt.Sprintf(format, args...))
+	}
+
+	section("Machine")
+	row("cpu", "%d x %s", m.NProc, m.CPUModel)
+	row("memory", "%.1f GiB", m.MemoryGiB)
+	row("go / kernel", "%s / %s", m.GoVersion, m.Kernel)
+	row("load average at start", "%s", m.LoadAverage)
+	row("commit", "%s", m.Commit)
+
+	section("Parameters")
+	row("webhooks / apps / namespaces", "%d / %d / %d", p.N, p.Apps, p.Namespaces)
+	row("interval / fake latency", "%s / %s", secs(p.IntervalSeconds), secs(p.LatencySeconds))
+	row("unrelated Secrets", "%d of %d bytes (kubectl-applied annotation: %t)", p.Secrets, p.SecretBytes, p.SecretsApplied)
+	row("manager", "--api-qps %g --api-burst %d --max-concurrent-reconciles %d", p.APIQPS, p.APIBurst, p.MaxConcurrentReconcile)
+
+	if c := r.Convergence; c != nil {
+		section("Convergence")
+		row("created", "%d in %.1fs (%d client goroutines)", c.Created, c.CreateSeconds, p.ClientGoroutines)
+		row("Ready", "%d/%d", c.Ready, c.Created)
+		row("total (first create -> last Ready)", "%.1fs", c.TotalSeconds)
+		row("time to Ready p50 / p99 / max (create sent -> Ready seen)", "%.1fs / %.1fs / %.1fs", c.TimeToReady.P50, c.TimeToReady.P99, c.TimeToReady.Max)
+		row("API calls", "%s", c.Calls)
+		row("minimum (N POSTs + sum of ceil(n/50) lists)", "%d", c.MinimumCalls)
+		row("actual / minimum", "%.2f", c.CallRatio)
+		if c.RateLimitSeconds > 0 {
+			row("rate-limit time (calls - burst) / qps", "%.1fs", c.RateLimitSeconds)
+			row("convergence / rate-limit time", "%.2f", c.ThroughputRatio)
+		}
+		if c.MinimumRateLimitSeconds > 0 {
+			row("same for the minimum calls", "%.2f (%.1fs / %.1fs)", c.MinimumThroughputRatio, c.TotalSeconds, c.MinimumRateLimitSeconds)
+		}
+		row("CPU (cores busy, average)", "%s", c.CPU)
+		for reason, n := range c.Pending {
+			row("not Ready: "+reason, "%d", n)
+		}
+		fmt.Fprintf(w, "\n  timeline (%s buckets)\tGET\tPOST\tPUT\tDELETE\tfailed\tReady\n", secs(c.TimelineWidthSeconds))
+		for _, b := range c.Timeline {
+			fmt.Fprintf(w, "  %5.0fs\t%d\t%d\t%d\t%d\t%d\t%d\n", b.FromSeconds, b.Calls.GET, b.Calls.POST, b.Calls.PUT, b.Calls.DELETE, b.Calls.Failed, b.Ready)
+		}
+	}
+	if s := r.Steady; s != nil {
+		section("Steady state")
+		row("window", "%.1fs (%d intervals)", s.WindowSeconds, s.Intervals)
+		row("list calls (GETs) per interval", "%v (mean %.1f; ideal %d, target <= %.1f)", s.ListsPerInterval, s.ListsPerIntervalMean, s.IdealListsPerInterval, s.TargetListsPerInterval)
+		if s.Intervals > 1 {
+			row("  without the first interval", "mean %.1f", s.SettledListsPerInterval)
+		}
+		row("lists of each app per interval", "%.2f (ideal 1); time between two lists of an app: min %.1fs, median %.1fs",
+			s.ListsPerAppPerInterval, s.ListGapMinSeconds, s.ListGapP50Seconds)
+		row("API calls", "%s", s.Calls)
+		row("write calls", "%d", s.WriteCalls)
+		row("writes to the resources", "%d", s.ResourceWrites)
+	}
+	if rem := r.Remote; rem != nil {
+		section("Remote state")
+		row("webhooks on the fake", "%d (expected %d, %d duplicate URLs)", rem.Found, rem.Expected, rem.Duplicates)
+	}
+	if mem := r.Memory; mem != nil {
+		section("Memory (manager RSS)")
+		row("after steady state (run 1)", "%s", mem.AfterSteady)
+		if p.Secrets > 0 {
+			row("run 2, no unrelated Secrets", "%s  (%d API calls while settling)", mem.WithoutSecrets, mem.RestartCalls)
+			row(fmt.Sprintf("run 2, after %d Secrets added", p.Secrets), "%s  (created in %.1fs)", mem.WithSecretsAdded, mem.SecretsCreateSeconds)
+			row("run 3, started with the Secrets", "%s", mem.WithSecretsRestart)
+			row("delta: restart / added", "%+.1f MiB / %+.1f MiB peak RSS (%.1f / %.1f KiB per Secret)", mem.DeltaRestartMiB, mem.DeltaAddedMiB,
+				mem.DeltaRestartMiB*1024/float64(p.Secrets), mem.DeltaAddedMiB*1024/float64(p.Secrets))
+			row("method", "%s", wrap(mem.Method, 100, "\t"))
+		}
+	}
+
+	section("Targets")
+	for _, t := range r.Targets {
+		fmt.Fprintf(w, "  %s\t%s\t%s\t(goal %s)", t.Status, t.Name, t.Value, t.Goal)
+		if t.Note != "" {
+			fmt.Fprintf(w, "  %s", t.Note)
+		}
+		fmt.Fprintln(w)
+	}
+	_ = w.Flush()
+}
+
+func (c callCounts) String() string {
+	return fmt.Sprintf("%d: GET %d (%d lists), POST %d, PUT %d, DELETE %d, failed %d", c.Total, c.GET, c.Lists, c.POST, c.PUT, c.DELETE, c.Failed)
+}
+
+func (r rss) String() string {
+	return fmt.Sprintf("peak %.1f MiB, current %.1f MiB; live heap max %.0f, last %.0f MiB", r.PeakMiB, r.CurrentMiB, r.LiveHeapMaxMiB, r.LiveHeapLastMiB)
+}
+
+func (u cpuUse) String() string {
+	parts := []string{}
+	for _, name := range slices.Sorted(maps.Keys(u.ByProcess)) {
+		parts = append(parts, fmt.Sprintf("%s %.2f", name, u.ByProcess[name]))
+	}
+	parts = append(parts, fmt.Sprintf("other processes %.2f", u.OtherCores))
+	return strings.Join(parts, ", ") + fmt.Sprintf(" (machine %.2f)", u.MachineCores)
+}
+
+func secs(s float64) string {
+	return time.Duration(s * float64(time.Second)).String()
+}
+
+// wrap breaks text into lines of at most width, continuing with indent.
+func wrap(text string, width int, indent string) string {
+	var lines []string
+	line := ""
+	for _, word := range strings.Fields(text) {
+		if line != "" && len(line)+1+len(word) > width {
+			lines = append(lines, line)
+			line = word
+			continue
+		}
+		if line != "" {
+			line += " "
+		}
+		line += word
+	}
+	lines = append(lines, line)
+	return strings.Join(lines, "\n  "+indent)
+}
