@@ -2,6 +2,7 @@ package controller
 
 import (
 	"errors"
+	"maps"
 	"strings"
 	"testing"
 
@@ -64,23 +65,11 @@ func TestBuildDesired(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if d.Secret != tt.wantSecret || !equalMaps(d.Headers, tt.wantHeaders) || strings.Join(d.Events, ",") != "build,pipeline" {
+			if d.Secret != tt.wantSecret || !maps.Equal(d.Headers, tt.wantHeaders) || strings.Join(d.Events, ",") != "build,pipeline" {
 				t.Fatalf("got %+v", d)
 			}
 		})
 	}
-}
-
-func equalMaps(a, b map[string]string) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for k, v := range a {
-		if bv, ok := b[k]; !ok || bv != v {
-			return false
-		}
-	}
-	return true
 }
 
 func TestNeedsUpdate(t *testing.T) {

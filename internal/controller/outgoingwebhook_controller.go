@@ -12,6 +12,7 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/tools/events"
@@ -516,10 +517,9 @@ func (r *OutgoingWebhookReconciler) event(obj *webhooksv1alpha1.OutgoingWebhook,
 // eventForReady records a Warning when the resource turns not Ready for a
 // new reason: events follow transitions, not passes.
 func (r *OutgoingWebhookReconciler) eventForReady(obj *webhooksv1alpha1.OutgoingWebhook) {
-	for _, c := range obj.Status.Conditions {
-		if c.Type == webhooksv1alpha1.ConditionReady && c.Status == metav1.ConditionFalse && c.Reason != webhooksv1alpha1.ReasonProgressing {
-			r.event(obj, corev1.EventTypeWarning, c.Reason, "%s", c.Message)
-		}
+	c := meta.FindStatusCondition(obj.Status.Conditions, webhooksv1alpha1.ConditionReady)
+	if c != nil && c.Status == metav1.ConditionFalse && c.Reason != webhooksv1alpha1.ReasonProgressing {
+		r.event(obj, corev1.EventTypeWarning, c.Reason, "%s", c.Message)
 	}
 }
 

@@ -3,6 +3,8 @@ package controller
 import (
 	"context"
 	"fmt"
+	"maps"
+	"slices"
 
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
@@ -52,18 +54,5 @@ func (p *patcher) patch(ctx context.Context) error {
 }
 
 func metadataChanged(a, b *webhooksv1alpha1.OutgoingWebhook) bool {
-	if len(a.Finalizers) != len(b.Finalizers) || len(a.Annotations) != len(b.Annotations) {
-		return true
-	}
-	for i := range a.Finalizers {
-		if a.Finalizers[i] != b.Finalizers[i] {
-			return true
-		}
-	}
-	for k, v := range a.Annotations {
-		if bv, ok := b.Annotations[k]; !ok || bv != v {
-			return true
-		}
-	}
-	return false
+	return !slices.Equal(a.Finalizers, b.Finalizers) || !maps.Equal(a.Annotations, b.Annotations)
 }
