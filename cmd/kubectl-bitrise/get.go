@@ -51,11 +51,7 @@ func newGetCommand(c *cli) *cobra.Command {
 }
 
 func runGet(ctx context.Context, c *cli, name string, allNamespaces bool) error {
-	cl, err := c.client()
-	if err != nil {
-		return err
-	}
-	ns, err := c.namespace()
+	cl, ns, err := c.clientInNamespace()
 	if err != nil {
 		return err
 	}

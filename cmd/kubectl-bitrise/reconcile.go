@@ -47,11 +47,7 @@ prints the Ready condition, and fails if the resource is not Ready.`,
 }
 
 func runReconcile(ctx context.Context, c *cli, name string, timeout time.Duration) error {
-	cl, err := c.client()
-	if err != nil {
-		return err
-	}
-	ns, err := c.namespace()
+	cl, ns, err := c.clientInNamespace()
 	if err != nil {
 		return err
 	}

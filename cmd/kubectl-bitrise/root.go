@@ -100,6 +100,16 @@ func (c *cli) client() (client.Client, error) {
 	return client.New(cfg, client.Options{Scheme: newScheme()})
 }
 
+// clientInNamespace returns the client and the namespace of the command.
+func (c *cli) clientInNamespace() (client.Client, string, error) {
+	cl, err := c.client()
+	if err != nil {
+		return nil, "", err
+	}
+	ns, err := c.namespace()
+	return cl, ns, err
+}
+
 // namespace is the namespace of -n, or of the kubeconfig context, or
 // "default".
 func (c *cli) namespace() (string, error) {

@@ -58,11 +58,7 @@ While suspended, the operator makes no call to Bitrise, deletion included.`,
 }
 
 func runSuspend(ctx context.Context, c *cli, suspend bool, name string, allNamespaces bool) error {
-	cl, err := c.client()
-	if err != nil {
-		return err
-	}
-	ns, err := c.namespace()
+	cl, ns, err := c.clientInNamespace()
 	if err != nil {
 		return err
 	}
