@@ -91,6 +91,7 @@ func clusterCredentialsResource(cfg *rest.Config) (schema.GroupVersionResource, 
 	return schema.GroupVersionResource{}, errCredentialsKindMissing
 }
 
+// secretKeyRef names a key of a Secret in a namespace.
 type secretKeyRef struct{ namespace, name, key string }
 
 // tokenSecretRef reads spec.tokenSecretRef of a ClusterCredentials object.
@@ -115,6 +116,8 @@ func tokenSecretRef(obj *unstructured.Unstructured) (secretKeyRef, error) {
 	return ref, nil
 }
 
+// secretToken is the non-empty value of key in secret; the error names the
+// Secret and key, never a value.
 func secretToken(secret *corev1.Secret, key string) (string, error) {
 	v, ok := secret.Data[key]
 	if !ok || strings.TrimSpace(string(v)) == "" {

@@ -26,6 +26,7 @@ import (
 // then shows "-").
 const lastDeliveryPath = "{.status.lastDelivery.httpStatus}"
 
+// newGetCommand is `kubectl bitrise get [owh] [NAME]`.
 func newGetCommand(c *cli) *cobra.Command {
 	var allNamespaces bool
 	cmd := &cobra.Command{
@@ -50,6 +51,9 @@ func newGetCommand(c *cli) *cobra.Command {
 	return cmd
 }
 
+// runGet prints the table of one OutgoingWebhook (name), of the namespace,
+// or of every namespace (allNamespaces), read as unstructured objects so
+// that fields this build does not know (status.lastDelivery) are kept.
 func runGet(ctx context.Context, c *cli, name string, allNamespaces bool) error {
 	cl, ns, err := c.clientInNamespace()
 	if err != nil {
@@ -110,6 +114,8 @@ func printTable(out io.Writer, items []unstructured.Unstructured, withNamespace 
 	return w.Flush()
 }
 
+// tableRow is the row of one OutgoingWebhook, without the namespace; now
+// gives the age. The reason is Suspended while spec.suspend is true.
 func tableRow(u *unstructured.Unstructured, now time.Time) ([]string, error) {
 	var obj webhooksv1alpha1.OutgoingWebhook
 	if err := runtime.DefaultUnstructuredConverter.FromUnstructured(u.Object, &obj); err != nil {

@@ -28,6 +28,7 @@ type importFlags struct {
 	inlineHeaders  bool
 }
 
+// newImportCommand is `kubectl bitrise import`; see its Long help.
 func newImportCommand(c *cli) *cobra.Command {
 	f := importFlags{}
 	cmd := &cobra.Command{
@@ -65,6 +66,7 @@ object of the cluster), or the BITRISE_TOKEN environment variable.`,
 	return cmd
 }
 
+// envOr is the value of the environment variable name, or fallback when unset or empty.
 func envOr(name, fallback string) string {
 	if v := os.Getenv(name); v != "" {
 		return v
@@ -72,6 +74,9 @@ func envOr(name, fallback string) string {
 	return fallback
 }
 
+// runImport lists the webhooks of every --app with one token, plans the
+// import, prints the notes to stderr and writes the manifests to stdout or
+// --output-dir. Errors name the flag or app at fault, never the token.
 func runImport(ctx context.Context, c *cli, f importFlags) error {
 	opts := importOptions{InlineHeaders: f.inlineHeaders}
 	switch p := webhooksv1alpha1.DeletionPolicy(f.deletionPolicy); p {

@@ -80,6 +80,7 @@ func slugSuffix(slug string) string {
 	return shortHash(slug)
 }
 
+// shortHash is 8 hex digits of the SHA-256 of s.
 func shortHash(s string) string {
 	sum := sha256.Sum256([]byte(s))
 	return hex.EncodeToString(sum[:4])

@@ -188,6 +188,7 @@ func importableEvents(events []string) ([]string, string) {
 	return out, ""
 }
 
+// invalidHeaderNames are the header names the CRD would reject, sorted.
 func invalidHeaderNames(headers map[string]string) []string {
 	var bad []string
 	for _, name := range slices.Sorted(maps.Keys(headers)) {

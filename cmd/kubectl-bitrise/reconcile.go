@@ -21,6 +21,7 @@ import (
 // pollInterval is how often reconcile reads the resource while it waits.
 const pollInterval = 500 * time.Millisecond
 
+// newReconcileCommand is `kubectl bitrise reconcile owh NAME`.
 func newReconcileCommand(c *cli) *cobra.Command {
 	timeout := 2 * time.Minute
 	cmd := &cobra.Command{
@@ -46,6 +47,10 @@ prints the Ready condition, and fails if the resource is not Ready.`,
 	return cmd
 }
 
+// runReconcile requests a reconcile of owh/name with the annotation, polls
+// every pollInterval until the operator echoes the request or timeout passes,
+// prints the Ready condition, and fails unless it is True. A suspended
+// resource fails at once: the operator would never answer.
 func runReconcile(ctx context.Context, c *cli, name string, timeout time.Duration) error {
 	cl, ns, err := c.clientInNamespace()
 	if err != nil {
@@ -99,6 +104,8 @@ func describeCondition(c *metav1.Condition) string {
 	return fmt.Sprintf("%s=%s (%s): %s", c.Type, c.Status, c.Reason, c.Message)
 }
 
+// notFoundOr turns a NotFound error into one naming the resource and its
+// namespace, and returns other errors unchanged.
 func notFoundOr(err error, key client.ObjectKey) error {
 	if apierrors.IsNotFound(err) {
 		return fmt.Errorf("OutgoingWebhook %s not found in namespace %s", key.Name, key.Namespace)

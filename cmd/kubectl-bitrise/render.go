@@ -119,6 +119,7 @@ func quote(s string) string {
 	return strings.TrimSuffix(buf.String(), "\n")
 }
 
+// sortedKeys are the keys of m in order, so that output is stable.
 func sortedKeys(m map[string]string) []string {
 	return slices.Sorted(maps.Keys(m))
 }

@@ -74,6 +74,7 @@ webhook operator (webhooks.bitrise.io/v1alpha1).
 	return root
 }
 
+// newScheme knows the built-in kinds and the operator's.
 func newScheme() *runtime.Scheme {
 	scheme := runtime.NewScheme()
 	utilruntime.Must(clientgoscheme.AddToScheme(scheme))

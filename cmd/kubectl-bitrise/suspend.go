@@ -22,6 +22,8 @@ var (
 	resumePatch  = []byte(`{"spec":{"suspend":null}}`)
 )
 
+// newSuspendCommand is `kubectl bitrise suspend` (suspend true) or
+// `kubectl bitrise resume` (false), for owh NAME, --all or -A.
 func newSuspendCommand(c *cli, suspend bool) *cobra.Command {
 	var all, allNamespaces bool
 	verb, short := "resume", "Let the operator call the Bitrise API again for OutgoingWebhooks"
@@ -57,6 +59,9 @@ While suspended, the operator makes no call to Bitrise, deletion included.`,
 	return cmd
 }
 
+// runSuspend patches spec.suspend of owh/name, or of every OutgoingWebhook
+// of the namespace (or of all namespaces), and reports each; it goes on
+// after a failure and returns every error.
 func runSuspend(ctx context.Context, c *cli, suspend bool, name string, allNamespaces bool) error {
 	cl, ns, err := c.clientInNamespace()
 	if err != nil {
