@@ -44,8 +44,9 @@ dev: envtest-bins build ## Run the operator locally on a local control plane and
 ##@ Build
 
 .PHONY: build
-build: ## Build the manager binary into bin/manager.
+build: ## Build the manager into bin/manager and the kubectl plugin into bin/kubectl-bitrise.
 	go build -o $(BIN)/manager ./cmd
+	go build -o $(BIN)/kubectl-bitrise ./cmd/kubectl-bitrise
 
 .PHONY: envtest-bins
 envtest-bins: ## Build kube-apiserver, etcd and kubectl from Go modules into bin/k8s (once).
