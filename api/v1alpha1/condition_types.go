@@ -5,6 +5,9 @@ import "time"
 // DefaultInterval is the drift-check interval when spec.interval is unset.
 const DefaultInterval = 10 * time.Minute
 
+// MaxInterval is the longest drift-check interval, enforced by the CRD.
+const MaxInterval = 24 * time.Hour
+
 // Condition types, as kstatus (and so Helm --wait, Flux and kpt) reads them.
 const (
 	// ConditionReady is True when the remote webhook matches the spec.
