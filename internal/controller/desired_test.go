@@ -60,12 +60,8 @@ func TestBuildDesired(t *testing.T) {
 		{name: "empty header value", secret: secret(map[string]string{"headers": `X-A: ""`}), wantReason: webhooksv1alpha1.ReasonInvalidSecret, wantMsg: `header "X-A": the value is empty`},
 		{name: "missing header value", secret: secret(map[string]string{"headers": "X-B: hidden-value\nX-A:\n"}), wantReason: webhooksv1alpha1.ReasonInvalidSecret, wantMsg: `header "X-A": the value is empty`},
 		// Header values: literal text, one line, at most 8 KiB.
-		{name: "literal scalars", secret: secret(map[string]string{"headers": literalScalars}), wantHeaders: map[string]string{
-			"X-Inline": "a", "X-Version": "1.10", "X-Country": "NO", "X-Flag": "on", "X-Yes": "yes", "X-Id": "0123", "X-Octal": "0o17", "X-Hex": "0x1F",
-			"X-Big": "12345678901234567890", "X-Tilde": "~", "X-Null": "null", "X-Exp": "1e3", "X-Inf": ".inf", "X-Nan": ".NaN",
-			"X-Date": "2001-12-14", "X-Quoted": "1.10", "X-Single": "it's", "X-Escaped": "tab\there", "X-Block": "line one", "X-Folded": "folded text",
-			"X-Tagged": "42", "X-Alias": "NO", "X-Neg": "-0", "X-Colon": "a: b",
-		}},
+		{name: "literal scalars", secret: secret(map[string]string{"headers": literalScalars}),
+			wantHeaders: withHeader(literalScalarValues, "X-Inline", "a")},
 		{name: "json scalars", secret: secret(map[string]string{"headers": `{"X-Version": 1.10, "X-Big": 12345678901234567890, "X-Flag": true, "X-Str": "v"}`}),
 			wantHeaders: map[string]string{"X-Inline": "a", "X-Version": "1.10", "X-Big": "12345678901234567890", "X-Flag": "true", "X-Str": "v"}},
 		{name: "empty headers key", secret: secret(map[string]string{"headers": "# none yet\n"}), wantHeaders: map[string]string{"X-Inline": "a"}},
@@ -134,6 +130,20 @@ X-Alias: &country NO
 X-Neg: -0
 X-Colon: "a: b"
 `
+
+// literalScalarValues is what Bitrise must receive for literalScalars.
+var literalScalarValues = map[string]string{
+	"X-Version": "1.10", "X-Country": "NO", "X-Flag": "on", "X-Yes": "yes", "X-Id": "0123", "X-Octal": "0o17", "X-Hex": "0x1F",
+	"X-Big": "12345678901234567890", "X-Tilde": "~", "X-Null": "null", "X-Exp": "1e3", "X-Inf": ".inf", "X-Nan": ".NaN",
+	"X-Date": "2001-12-14", "X-Quoted": "1.10", "X-Single": "it's", "X-Escaped": "tab\there", "X-Block": "line one", "X-Folded": "folded text",
+	"X-Tagged": "42", "X-Alias": "NO", "X-Neg": "-0", "X-Colon": "a: b",
+}
+
+func withHeader(headers map[string]string, name, value string) map[string]string {
+	out := maps.Clone(headers)
+	out[name] = value
+	return out
+}
 
 func TestBuildDesiredDuplicateInlineNames(t *testing.T) {
 	spec := webhooksv1alpha1.OutgoingWebhookSpec{URL: "https://x", Headers: map[string]string{"X-Team": "a", "x-team": "b"}}
