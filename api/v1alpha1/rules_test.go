@@ -18,8 +18,23 @@ import (
 
 const crdFile = "../../config/crd/bases/webhooks.bitrise.io_outgoingwebhooks.yaml"
 
-// specRules returns the CEL rules of spec.<field> in the generated CRD.
-func specRules(t *testing.T, field string) []string {
+type celRules struct {
+	Validations []struct {
+		Rule string `json:"rule"`
+	} `json:"x-kubernetes-validations"`
+}
+
+func (c celRules) rules() []string {
+	var rules []string
+	for _, v := range c.Validations {
+		rules = append(rules, v.Rule)
+	}
+	return rules
+}
+
+// specRules returns the CEL rules of spec.<field> in the generated CRD, of
+// the field itself and of its map values, and the maxLength of its map values.
+func specRules(t *testing.T, field string) (rules, valueRules []string, valueMaxLength int) {
 	t.Helper()
 	data, err := os.ReadFile(crdFile)
 	if err != nil {
@@ -32,9 +47,11 @@ func specRules(t *testing.T, field string) []string {
 					OpenAPIV3Schema struct {
 						Properties map[string]struct {
 							Properties map[string]struct {
-								Validations []struct {
-									Rule string `json:"rule"`
-								} `json:"x-kubernetes-validations"`
+								celRules
+								AdditionalProperties struct {
+									celRules
+									MaxLength int `json:"maxLength"`
+								} `json:"additionalProperties"`
 							} `json:"properties"`
 						} `json:"properties"`
 					} `json:"openAPIV3Schema"`
@@ -45,27 +62,25 @@ func specRules(t *testing.T, field string) []string {
 	if err := yaml.Unmarshal(data, &crd); err != nil {
 		t.Fatal(err)
 	}
-	var rules []string
-	for _, v := range crd.Spec.Versions[0].Schema.OpenAPIV3Schema.Properties["spec"].Properties[field].Validations {
-		rules = append(rules, v.Rule)
-	}
-	return rules
+	f := crd.Spec.Versions[0].Schema.OpenAPIV3Schema.Properties["spec"].Properties[field]
+	return f.rules(), f.AdditionalProperties.rules(), f.AdditionalProperties.MaxLength
 }
 
 func TestCRDHeaderRulesMatchTheCode(t *testing.T) {
-	rules := specRules(t, "headers")
-	for _, want := range []string{
-		fmt.Sprintf("self.all(k, k.matches('%s'))", webhooksv1alpha1.HeaderNamePattern),
-		fmt.Sprintf("self.all(k, size(bytes(self[k])) <= %d)", webhooksv1alpha1.MaxHeaderValueBytes),
-	} {
-		if !slices.Contains(rules, want) {
-			t.Errorf("the CRD's rules of spec.headers %q lack %q: run make manifests, or align HeaderNamePattern/MaxHeaderValueBytes", rules, want)
-		}
+	rules, valueRules, maxLength := specRules(t, "headers")
+	if want := fmt.Sprintf("self.all(k, k.matches('%s'))", webhooksv1alpha1.HeaderNamePattern); !slices.Contains(rules, want) {
+		t.Errorf("the CRD's rules of spec.headers %q lack %q: run make manifests, or align HeaderNamePattern", rules, want)
+	}
+	if want := fmt.Sprintf("size(bytes(self)) <= %d", webhooksv1alpha1.MaxHeaderValueBytes); !slices.Contains(valueRules, want) {
+		t.Errorf("the CRD's rules of a spec.headers value %q lack %q: align HeaderValue with MaxHeaderValueBytes", valueRules, want)
+	}
+	if maxLength != webhooksv1alpha1.MaxHeaderValueBytes {
+		t.Errorf("the CRD's maxLength of a spec.headers value is %d, want MaxHeaderValueBytes (%d)", maxLength, webhooksv1alpha1.MaxHeaderValueBytes)
 	}
 }
 
 func TestCRDIntervalBoundMatchesTheCode(t *testing.T) {
-	rules := specRules(t, "interval")
+	rules, _, _ := specRules(t, "interval")
 	for _, rule := range rules {
 		bound, ok := strings.CutPrefix(rule, "duration(self) <= duration('")
 		if !ok {
