@@ -23,7 +23,8 @@ manifests: $(CONTROLLER_GEN) ## Generate the CRD and RBAC from the markers.
 
 .PHONY: generate
 generate: $(CONTROLLER_GEN) ## Generate the DeepCopy methods.
-	$(CONTROLLER_GEN) object:headerFile="hack/boilerplate.go.txt" paths="./api/..."
+	# The DeepCopy generator does not follow type aliases (v1alpha1.HeaderValue).
+	GODEBUG=gotypesalias=0 $(CONTROLLER_GEN) object:headerFile="hack/boilerplate.go.txt" paths="./api/..."
 
 .PHONY: fmt
 fmt: ## go fmt

@@ -159,9 +159,10 @@ func run(cfg runConfig) error {
 
 // defaultToken reads the token file on every call when one is given, so a
 // rotated Secret mounted as a file is picked up; else env BITRISE_TOKEN.
+// The reconciler trims and checks what it returns (bitrise.NormalizeToken).
 func defaultToken(file string) controller.TokenSource {
 	if file == "" {
-		token := strings.TrimSpace(os.Getenv("BITRISE_TOKEN"))
+		token := os.Getenv("BITRISE_TOKEN")
 		return func() (string, error) { return token, nil }
 	}
 	return func() (string, error) {
@@ -169,7 +170,7 @@ func defaultToken(file string) controller.TokenSource {
 		if err != nil {
 			return "", fmt.Errorf("reading --bitrise-token-file: %w", err)
 		}
-		return strings.TrimSpace(string(data)), nil
+		return string(data), nil
 	}
 }
 

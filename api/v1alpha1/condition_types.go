@@ -5,6 +5,9 @@ import "time"
 // DefaultInterval is the drift-check interval when spec.interval is unset.
 const DefaultInterval = 10 * time.Minute
 
+// MaxInterval is the longest drift-check interval, enforced by the CRD.
+const MaxInterval = 24 * time.Hour
+
 // Condition types, as kstatus (and so Helm --wait, Flux and kpt) reads them.
 const (
 	// ConditionReady is True when the remote webhook matches the spec.
@@ -31,10 +34,12 @@ const (
 
 	// ReasonSecretNotFound: the Secret named by secretRef does not exist.
 	ReasonSecretNotFound = "SecretNotFound"
-	// ReasonInvalidSecret: the Secret holds neither key, or its headers do
-	// not parse, or name a header also defined inline.
+	// ReasonInvalidSecret: the Secret holds neither key, its secret is
+	// empty, its headers do not parse or hold an empty, multi-line or
+	// over-long value, or a header name is defined twice in any letter case.
 	ReasonInvalidSecret = "InvalidSecret"
-	// ReasonCredentialsNotFound: no API token could be read.
+	// ReasonCredentialsNotFound: no usable API token could be read: none,
+	// empty, or one that cannot be sent as a header (a line break inside).
 	ReasonCredentialsNotFound = "CredentialsNotFound"
 	// ReasonAuthenticationFailed: Bitrise answered 401 or 403 to the token.
 	ReasonAuthenticationFailed = "AuthenticationFailed"

@@ -114,12 +114,14 @@ type OutgoingWebhookSpec struct {
 
 	// Headers are plain, non-secret HTTP headers Bitrise adds to every
 	// delivery. Put sensitive header values in the Secret named by
-	// secretRef (key `headers`) instead. A header may not be defined both
-	// here and in the Secret.
+	// secretRef (key `headers`) instead. Header names are case-insensitive:
+	// a name may be defined only once, in any letter case, here and in the
+	// Secret together. Values hold no line break and at most 8 KiB.
 	// +kubebuilder:validation:MaxProperties=64
 	// +kubebuilder:validation:XValidation:rule="self.all(k, k.matches('^[A-Za-z0-9!#$%&*+.^_|~-]+$'))",message="headers: every name must be a valid HTTP header name (letters, digits and !#$%&*+.^_|~-)"
+	// +kubebuilder:validation:XValidation:rule="self.all(k, self.all(j, j == k || j.lowerAscii() != k.lowerAscii()))",message="headers: a name is defined twice in different letter case; header names are case-insensitive"
 	// +optional
-	Headers map[string]string `json:"headers,omitempty"`
+	Headers map[string]HeaderValue `json:"headers,omitempty"`
 
 	// SecretRef names a Secret in the same namespace holding the webhook
 	// secret (key `secret`) and sensitive headers (key `headers`, a YAML or
@@ -134,11 +136,12 @@ type OutgoingWebhookSpec struct {
 	CredentialsRef *CredentialsReference `json:"credentialsRef,omitempty"`
 
 	// Interval is how often the remote webhook is checked for drift and
-	// corrected, such as `10m` or `1h`. At least 5s.
+	// corrected, such as `10m` or `1h`. At least 5s, at most 24h.
 	// +kubebuilder:default="10m"
 	// +kubebuilder:validation:Type=string
 	// +kubebuilder:validation:Pattern="^([0-9]+(\\.[0-9]+)?(ms|s|m|h))+$"
 	// +kubebuilder:validation:XValidation:rule="duration(self) >= duration('5s')",message="interval must be at least 5s"
+	// +kubebuilder:validation:XValidation:rule="duration(self) <= duration('24h')",message="interval must be at most 24h"
 	// +optional
 	Interval *metav1.Duration `json:"interval,omitempty"`
 
@@ -229,12 +232,14 @@ func (in *OutgoingWebhook) SetConditions(conditions []metav1.Condition) {
 	in.Status.Conditions = conditions
 }
 
-// GetInterval returns the drift-check interval, with the default applied.
+// GetInterval returns the drift-check interval, with the default applied,
+// and at most MaxInterval (which the CRD enforces; an object stored before
+// that rule is clamped, so that jitter arithmetic cannot overflow).
 func (in *OutgoingWebhook) GetInterval() metav1.Duration {
 	if in.Spec.Interval == nil || in.Spec.Interval.Duration <= 0 {
 		return metav1.Duration{Duration: DefaultInterval}
 	}
-	return *in.Spec.Interval
+	return metav1.Duration{Duration: min(in.Spec.Interval.Duration, MaxInterval)}
 }
 
 // OutgoingWebhookList is a list of OutgoingWebhook.

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/url"
 	"strings"
@@ -37,14 +38,23 @@ type Client struct {
 type Option func(*Client)
 
 // WithHTTPClient replaces the default http.Client (30s timeout, a clone of
-// the default transport). A nil client is ignored.
+// the default transport). A nil client is ignored. The client is copied and
+// its CheckRedirect replaced: redirects are never followed, whatever hc says.
 func WithHTTPClient(hc *http.Client) Option {
 	return func(c *Client) {
 		if hc != nil {
-			c.httpClient = hc
+			copied := *hc
+			copied.CheckRedirect = refuseRedirect
+			c.httpClient = &copied
 		}
 	}
 }
+
+// refuseRedirect makes the http.Client hand a 3xx back instead of following
+// it: a 307/308 would resend the body (webhook secret, header values) to
+// another host, an https->http hop would keep the Authorization header, and a
+// 301/302 turns a DELETE into a GET whose 200 would read as "deleted".
+func refuseRedirect(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
 
 // WithUserAgent sets the User-Agent header. An empty value is ignored.
 func WithUserAgent(userAgent string) Option {
@@ -56,14 +66,20 @@ func WithUserAgent(userAgent string) Option {
 }
 
 // NewClient returns a client of the API at baseURL, e.g.
-// "https://api.bitrise.io/v0.1"; request paths are appended to it.
+// "https://api.bitrise.io/v0.1"; request paths are appended to it. The URL
+// must be https, except on a loopback host (localhost, 127.0.0.0/8, ::1),
+// where http is allowed for local fakes and proxies: the token must never
+// cross a network in clear text.
 func NewClient(baseURL string, opts ...Option) (*Client, error) {
 	u, err := url.Parse(baseURL)
 	if err != nil {
 		return nil, fmt.Errorf("bitrise API base URL: %w", err)
 	}
 	if (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		return nil, fmt.Errorf("bitrise API base URL %q: want an absolute http or https URL", baseURL)
+		return nil, fmt.Errorf("bitrise API base URL %q: want an absolute https URL", baseURL)
+	}
+	if u.Scheme == "http" && !isLoopback(u.Hostname()) {
+		return nil, fmt.Errorf("bitrise API base URL %q: want https (http is allowed only for a loopback host such as 127.0.0.1, [::1] or localhost)", baseURL)
 	}
 	if u.RawQuery != "" || u.Fragment != "" {
 		return nil, fmt.Errorf("bitrise API base URL %q: must not have a query or fragment", baseURL)
@@ -71,8 +87,9 @@ func NewClient(baseURL string, opts ...Option) (*Client, error) {
 	c := &Client{
 		baseURL: strings.TrimRight(u.String(), "/"),
 		httpClient: &http.Client{
-			Timeout:   defaultTimeout,
-			Transport: http.DefaultTransport.(*http.Transport).Clone(),
+			Timeout:       defaultTimeout,
+			Transport:     http.DefaultTransport.(*http.Transport).Clone(),
+			CheckRedirect: refuseRedirect,
 		},
 		userAgent: defaultUserAgent,
 		qps:       DefaultQPS,
@@ -82,6 +99,17 @@ func NewClient(baseURL string, opts ...Option) (*Client, error) {
 		opt(c)
 	}
 	return c, nil
+}
+
+// isLoopback reports a host name that cannot leave the machine: "localhost"
+// (and names under .localhost, RFC 6761) or a loopback IP address.
+func isLoopback(host string) bool {
+	host = strings.ToLower(strings.TrimSuffix(host, "."))
+	if host == "localhost" || strings.HasSuffix(host, ".localhost") {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
 }
 
 // ForToken returns the API as seen with token. It allocates nothing but a
@@ -166,6 +194,16 @@ func (t *tokenClient) do(ctx context.Context, req request) (int, []byte, error) 
 		return 0, nil, &NetworkError{Method: req.method, Path: req.path, Err: err, text: redact.redact(err.Error())}
 	}
 
+	if resp.StatusCode >= 300 && resp.StatusCode <= 399 {
+		// Never followed (see refuseRedirect), and its body is not read
+		// into the error: it is not the API's answer.
+		return resp.StatusCode, nil, &APIError{
+			StatusCode: resp.StatusCode,
+			Method:     req.method,
+			Path:       req.path,
+			Message:    "redirects from the Bitrise API are never followed",
+		}
+	}
 	if resp.StatusCode < 200 || resp.StatusCode > 299 {
 		return resp.StatusCode, nil, &APIError{
 			StatusCode: resp.StatusCode,

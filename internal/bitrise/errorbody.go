@@ -78,20 +78,18 @@ func (r redactor) cleanMessage(s string) string {
 	return s[:cut] + "…"
 }
 
-// maxRetryAfter keeps an absurd header from overflowing a Duration.
-const maxRetryAfter = 24 * time.Hour
-
-// parseRetryAfter reads delta-seconds or an HTTP date; 0 when absent or past.
+// parseRetryAfter reads delta-seconds or an HTTP date; 0 when absent or
+// past, and at most MaxPause.
 func parseRetryAfter(value string, now time.Time) time.Duration {
 	value = strings.TrimSpace(value)
 	if value == "" {
 		return 0
 	}
 	if secs, err := strconv.Atoi(value); err == nil {
-		return time.Duration(min(max(secs, 0), int(maxRetryAfter/time.Second))) * time.Second
+		return time.Duration(min(max(secs, 0), int(MaxPause/time.Second))) * time.Second
 	}
 	if at, err := http.ParseTime(value); err == nil {
-		return min(max(at.Sub(now), 0), maxRetryAfter)
+		return min(max(at.Sub(now), 0), MaxPause)
 	}
 	return 0
 }

@@ -55,8 +55,12 @@ func TestErrorStatuses(t *testing.T) {
 			if !errors.As(err, &apiErr) {
 				t.Fatalf("err = %v, want *APIError", err)
 			}
-			if apiErr.StatusCode != tt.status || apiErr.Method != "POST" || apiErr.Path != "/apps/app-1/outgoing-webhooks" || apiErr.Message != "boom" {
+			if apiErr.StatusCode != tt.status || apiErr.Method != "POST" || apiErr.Path != "/apps/app-1/outgoing-webhooks" {
 				t.Errorf("APIError = %+v", apiErr)
+			}
+			// A redirect's body is not the API's answer: never quoted.
+			if redirect := tt.status/100 == 3; (apiErr.Message == "boom") == redirect {
+				t.Errorf("status %d: Message = %q", tt.status, apiErr.Message)
 			}
 			if got := classify(err); got != tt.want {
 				t.Errorf("classes = %+v, want %+v", got, tt.want)
@@ -129,6 +133,11 @@ func TestRetryAfter(t *testing.T) {
 		{"soon", 0, 0},
 		{time.Now().Add(30 * time.Second).UTC().Format(http.TimeFormat), 28 * time.Second, 30 * time.Second},
 		{time.Now().Add(-time.Minute).UTC().Format(http.TimeFormat), 0, 0},
+		// Huge values are capped at MaxPause, like the gate's pause, so that
+		// no answer can park a resource for a day.
+		{"86400", bitrise.MaxPause, bitrise.MaxPause},
+		{"99999999999999999999", 0, bitrise.MaxPause},
+		{time.Now().Add(48 * time.Hour).UTC().Format(http.TimeFormat), bitrise.MaxPause, bitrise.MaxPause},
 	}
 	for _, tt := range tests {
 		for _, status := range []int{429, 503} {

@@ -103,15 +103,19 @@ func (g *gate) pause(until time.Time) {
 	}
 }
 
-// maxPause bounds how long a server can stop a token's traffic.
-const maxPause = 5 * time.Minute
+// MaxPause bounds every pause a server can ask for: a Retry-After (on the
+// token's gate and in APIError.RetryAfter, which the controller requeues
+// with) and an exhausted X-RateLimit budget. One cap everywhere, so that a
+// misbehaving or hostile answer can stall a token or a resource for at most
+// five minutes, never for the hours it may name.
+const MaxPause = 5 * time.Minute
 
 // learn reads what the answer says about the token's budget: Retry-After on
 // 429 and 503, and X-RateLimit-Remaining: 0 with X-RateLimit-Reset.
 func (g *gate) learn(resp *http.Response, now time.Time) {
 	if resp.StatusCode == http.StatusTooManyRequests || resp.StatusCode == http.StatusServiceUnavailable {
 		if d := parseRetryAfter(resp.Header.Get("Retry-After"), now); d > 0 {
-			g.pause(now.Add(min(d, maxPause)))
+			g.pause(now.Add(d)) // d is capped at MaxPause
 		}
 	}
 	if resp.Header.Get("X-RateLimit-Remaining") == "0" {
@@ -134,8 +138,8 @@ func parseRateLimitReset(v string, now time.Time) (time.Time, bool) {
 	} else {
 		at = now.Add(time.Duration(n) * time.Second)
 	}
-	if at.After(now.Add(maxPause)) {
-		at = now.Add(maxPause)
+	if at.After(now.Add(MaxPause)) {
+		at = now.Add(MaxPause)
 	}
 	return at, at.After(now)
 }

@@ -33,6 +33,19 @@ func markReconciling(obj *webhooksv1alpha1.OutgoingWebhook, reason, message stri
 	meta.RemoveStatusCondition(&obj.Status.Conditions, webhooksv1alpha1.ConditionStalled)
 }
 
+// markRetrying is markReconciling for a transient failure retried with
+// backoff. While the reason stays the same, the message of the first
+// failure is kept: an API that quotes a request id in its error bodies
+// would otherwise make every retry write the status (and re-trigger
+// watchers) with a new text. Every error is in the log.
+func markRetrying(obj *webhooksv1alpha1.OutgoingWebhook, reason, message string) {
+	c := meta.FindStatusCondition(obj.Status.Conditions, webhooksv1alpha1.ConditionReconciling)
+	if c != nil && c.Status == metav1.ConditionTrue && c.Reason == reason {
+		message = c.Message
+	}
+	markReconciling(obj, reason, message)
+}
+
 func markStalled(obj *webhooksv1alpha1.OutgoingWebhook, reason, message string) {
 	setCondition(obj, webhooksv1alpha1.ConditionReady, metav1.ConditionFalse, reason, message)
 	setCondition(obj, webhooksv1alpha1.ConditionStalled, metav1.ConditionTrue, reason, message)
@@ -40,12 +53,14 @@ func markStalled(obj *webhooksv1alpha1.OutgoingWebhook, reason, message string) 
 }
 
 // readyChanged reports whether the Ready condition differs between two
-// snapshots in status, reason or message: the transitions worth an event.
+// snapshots in status or reason: the transitions worth an event. A new
+// message for the same reason (a retry whose error quotes a request id, a
+// Stalled resource whose user fixed one thing but not the next) is not.
 func readyChanged(before, after *webhooksv1alpha1.OutgoingWebhook) bool {
 	b := meta.FindStatusCondition(before.Status.Conditions, webhooksv1alpha1.ConditionReady)
 	a := meta.FindStatusCondition(after.Status.Conditions, webhooksv1alpha1.ConditionReady)
 	if a == nil || b == nil {
 		return a != b
 	}
-	return a.Status != b.Status || a.Reason != b.Reason || a.Message != b.Message
+	return a.Status != b.Status || a.Reason != b.Reason
 }

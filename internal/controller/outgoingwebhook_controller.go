@@ -128,8 +128,11 @@ func (r *OutgoingWebhookReconciler) Reconcile(ctx context.Context, req ctrl.Requ
 		// nothing for the user to see.
 		return ctrl.Result{}, err
 	default:
-		markReconciling(obj, webhooksv1alpha1.ReasonAPIUnavailable, transientMessage(err))
+		markRetrying(obj, webhooksv1alpha1.ReasonAPIUnavailable, transientMessage(err))
 		if after := bitrise.RetryAfter(err); after > 0 {
+			// The client caps it; the cap is repeated here so that no path
+			// can requeue later than bitrise.MaxPause.
+			after = min(after, bitrise.MaxPause)
 			log.Info("Bitrise API asked to retry later", "retryAfter", after, "error", err.Error())
 			return ctrl.Result{RequeueAfter: after}, nil
 		}
@@ -294,7 +297,11 @@ func (r *OutgoingWebhookReconciler) create(ctx context.Context, obj *webhooksv1a
 		obj.Annotations = map[string]string{}
 	}
 	obj.Annotations[webhooksv1alpha1.CreatePendingAnnotation] = desired.URL
-	markReconciling(obj, webhooksv1alpha1.ReasonProgressing, "Creating the remote webhook")
+	if !meta.IsStatusConditionTrue(obj.Status.Conditions, webhooksv1alpha1.ConditionReconciling) {
+		// A create retried after a transient failure keeps that condition,
+		// so that a failing create does not write the status twice a retry.
+		markReconciling(obj, webhooksv1alpha1.ReasonProgressing, "Creating the remote webhook")
+	}
 	if err := p.patch(ctx); err != nil {
 		return err
 	}
@@ -369,7 +376,7 @@ func (r *OutgoingWebhookReconciler) reconcileDelete(ctx context.Context, obj *we
 	case !isBitriseError(err):
 		return ctrl.Result{}, err
 	default:
-		markReconciling(obj, webhooksv1alpha1.ReasonAPIUnavailable, transientMessage(err))
+		markRetrying(obj, webhooksv1alpha1.ReasonAPIUnavailable, transientMessage(err))
 		return ctrl.Result{}, err
 	}
 }
@@ -440,13 +447,17 @@ func (r *OutgoingWebhookReconciler) desiredFor(ctx context.Context, obj *webhook
 func (r *OutgoingWebhookReconciler) apiFor(ctx context.Context, obj *webhooksv1alpha1.OutgoingWebhook, sensitive ...string) (bitrise.API, string, error) {
 	ref := obj.Spec.CredentialsRef
 	if ref == nil {
-		token, err := r.DefaultToken()
+		raw, err := r.DefaultToken()
 		if err != nil {
 			return nil, "", stalled(webhooksv1alpha1.ReasonCredentialsNotFound, "reading the operator's default API token: %s", err.Error())
 		}
-		if token == "" {
+		token, err := bitrise.NormalizeToken(raw)
+		if errors.Is(err, bitrise.ErrEmptyToken) {
 			return nil, "", stalled(webhooksv1alpha1.ReasonCredentialsNotFound,
 				"no API token: set spec.credentialsRef, or give the operator a default token (BITRISE_TOKEN or --bitrise-token-file)")
+		}
+		if err != nil {
+			return nil, "", stalled(webhooksv1alpha1.ReasonCredentialsNotFound, "the operator's default API token is not usable: %s", err.Error())
 		}
 		return r.Bitrise.ForToken(token, sensitive...), token, nil
 	}
@@ -461,9 +472,15 @@ func (r *OutgoingWebhookReconciler) apiFor(ctx context.Context, obj *webhooksv1a
 		}
 		return nil, "", err
 	}
-	token := string(secret.Data[key])
-	if token == "" {
+	token, err := bitrise.NormalizeToken(string(secret.Data[key]))
+	if errors.Is(err, bitrise.ErrEmptyToken) {
 		return nil, "", stalled(webhooksv1alpha1.ReasonCredentialsNotFound, "Secret %s named by spec.credentialsRef has no key %q (or it is empty)", ref.Name, key)
+	}
+	if err != nil {
+		// Without this, net/http refuses the header and the resource
+		// would retry for ever as APIUnavailable.
+		return nil, "", stalled(webhooksv1alpha1.ReasonCredentialsNotFound,
+			"key %q of Secret %s named by spec.credentialsRef is not a usable API token: %s", key, ref.Name, err.Error())
 	}
 	return r.Bitrise.ForToken(token, sensitive...), token, nil
 }

@@ -2,6 +2,7 @@ package bitrisefake
 
 import (
 	"encoding/json"
+	"fmt"
 	"math/rand/v2"
 	"net/http"
 	"slices"
@@ -25,6 +26,13 @@ type Fault struct {
 	Body string
 	// RetryAfter is sent as the Retry-After header of the Status answer.
 	RetryAfter string
+	// Location is sent as the Location header of the Status answer, e.g.
+	// with a 3xx Status to play a redirect.
+	Location string
+	// RequestID appends a request id that changes on every answer to the
+	// message of the default Body, as APIs that quote one in their error
+	// bodies do: the error text then differs on every retry.
+	RequestID bool
 	// DropConnection closes the connection without serving or answering.
 	DropConnection bool
 	// LoseResponse serves the request for real and then closes the
@@ -37,6 +45,8 @@ type Fault struct {
 	Probability float64
 	// Times the fault fires before it removes itself; 0 means unlimited.
 	Times int
+
+	fired int // how many times it fired, this answer included
 }
 
 type activeFault struct {
@@ -90,6 +100,7 @@ func (s *Server) takeFault(r *http.Request) (*Fault, time.Duration) {
 			s.removeFault(active)
 		}
 		f := active.Fault
+		f.fired = active.fired
 		return &f, s.latency + f.Latency
 	}
 	return nil, s.latency
@@ -111,7 +122,11 @@ func (s *Server) removeFault(active *activeFault) {
 func writeFault(w http.ResponseWriter, f *Fault) {
 	body := f.Body
 	if body == "" {
-		encoded, _ := json.Marshal(message{Message: http.StatusText(f.Status)})
+		text := http.StatusText(f.Status)
+		if f.RequestID {
+			text += fmt.Sprintf(" (request id req-%08d)", f.fired)
+		}
+		encoded, _ := json.Marshal(message{Message: text})
 		body = string(encoded)
 	}
 	if json.Valid([]byte(body)) {
@@ -121,6 +136,9 @@ func writeFault(w http.ResponseWriter, f *Fault) {
 	}
 	if f.RetryAfter != "" {
 		w.Header().Set("Retry-After", f.RetryAfter)
+	}
+	if f.Location != "" {
+		w.Header().Set("Location", f.Location)
 	}
 	w.WriteHeader(f.Status)
 	_, _ = w.Write([]byte(body))
