@@ -42,7 +42,7 @@ type plannedWebhook struct {
 	// InlineHeaders go to spec.headers.
 	InlineHeaders map[string]string
 	// SecretHeaders go to key `headers` of the Secret. Masked names are in
-	// it with an empty value and are rendered as a null placeholder.
+	// it with an empty value and are rendered as an empty placeholder.
 	SecretHeaders map[string]string
 	// Masked are the names of headers whose value Bitrise returned masked
 	// (only `*`, or empty), sorted.
@@ -128,7 +128,7 @@ func planImport(hooks []appWebhook, opts importOptions) importPlan {
 			}
 		}
 		if len(p.Masked) > 0 {
-			note(h, "header values of %q look masked and were not imported: fill them in (the placeholder is null) before applying; until then the resource stays Stalled with reason InvalidSecret and Bitrise keeps its values", p.Masked)
+			note(h, "header values of %q look masked and were not imported: fill them in (the placeholder is an empty string) before applying; until then the resource stays Stalled with reason InvalidSecret and Bitrise keeps its values", p.Masked)
 		}
 		plan.Webhooks = append(plan.Webhooks, p)
 	}

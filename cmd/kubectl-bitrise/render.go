@@ -43,7 +43,7 @@ stringData:
   headers: |
 {{- range $name := sorted $p.SecretHeaders }}
 {{- if masked $p $name }}
-    {{ q $name }}: null # FILL IN: Bitrise returned the value masked
+    {{ q $name }}: "" # FILL IN: Bitrise returned the value masked
 {{- else }}
     {{ q $name }}: {{ index $p.SecretHeaders $name | q }}
 {{- end }}

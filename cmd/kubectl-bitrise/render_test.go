@@ -101,7 +101,7 @@ func compareGolden(t *testing.T, path string, got []byte) {
 // TestRenderedManifestsMatchRemote checks the promise behind "zero writes":
 // read back as the API server and the operator would, every imported
 // resource has the remote webhook's URL, set of events and exact headers
-// (inline plus Secret), and no secret. Masked values are null, which the
+// (inline plus Secret), and no secret. Masked values are empty, which the
 // operator refuses (InvalidSecret) instead of sending.
 func TestRenderedManifestsMatchRemote(t *testing.T) {
 	for _, inline := range []bool{false, true} {
@@ -149,7 +149,7 @@ func TestRenderedManifestsMatchRemote(t *testing.T) {
 					t.Fatalf("%s: headers key: %v", p.Name, err)
 				}
 				for k, v := range fromSecret {
-					if v == nil {
+					if v == "" {
 						masked = append(masked, k)
 						continue
 					}
