@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"net/http"
 	"strings"
 	"time"
 
@@ -182,7 +183,10 @@ func (r *OutgoingWebhookReconciler) reconcileNormal(ctx context.Context, obj *we
 
 // converge acts on one observation of the app's webhooks.
 func (r *OutgoingWebhookReconciler) converge(ctx context.Context, obj *webhooksv1alpha1.OutgoingWebhook, p *patcher, api writer, remote []bitrise.Webhook, peers appPeers, desired desiredWebhook) error {
-	current := r.resolveCurrent(ctx, obj, remote, peers.ownedSlugs(obj))
+	current, err := r.resolveCurrent(ctx, obj, remote, peers.ownedSlugs(obj), desired)
+	if err != nil {
+		return err
+	}
 	if current == nil {
 		return r.create(ctx, obj, p, api, desired)
 	}
@@ -198,7 +202,11 @@ func (r *OutgoingWebhookReconciler) converge(ctx context.Context, obj *webhooksv
 		}
 		return r.create(ctx, obj, p, api, desired, withReason(eventRotated))
 	}
-	if needsUpdate(desired, *current) {
+	if needsWrite(desired, *current, obj.Status.LastWrite) {
+		lastWrite, err := sentDigest(desired)
+		if err != nil {
+			return err
+		}
 		updated, err := api.update(ctx, current.Slug, bitrise.UpdateParams{
 			URL: desired.URL, Events: desired.Events, Headers: desired.Headers,
 		})
@@ -213,6 +221,10 @@ func (r *OutgoingWebhookReconciler) converge(ctx context.Context, obj *webhooksv
 		if err != nil {
 			return classifyAPIError(err, obj.Spec.AppSlug)
 		}
+		if err := answeredDigest(lastWrite, desired, *updated); err != nil {
+			return err
+		}
+		obj.Status.LastWrite = lastWrite
 		reason, what := eventUpdated, "updated"
 		if obj.Status.ObservedGeneration == obj.Generation {
 			reason, what = eventDriftCorrected, "changed outside Kubernetes; corrected"
@@ -230,11 +242,11 @@ func (r *OutgoingWebhookReconciler) converge(ctx context.Context, obj *webhooksv
 // slug, or else by adopting one with the desired URL (the outcome of a create
 // whose response was lost, or a webhook made by hand). It returns nil when a
 // new webhook must be created.
-func (r *OutgoingWebhookReconciler) resolveCurrent(ctx context.Context, obj *webhooksv1alpha1.OutgoingWebhook, remote []bitrise.Webhook, ownedByOthers map[string]string) *bitrise.Webhook {
+func (r *OutgoingWebhookReconciler) resolveCurrent(ctx context.Context, obj *webhooksv1alpha1.OutgoingWebhook, remote []bitrise.Webhook, ownedByOthers map[string]string, desired desiredWebhook) (*bitrise.Webhook, error) {
 	if obj.Status.Slug != "" {
 		if w := findBySlug(remote, obj.Status.Slug); w != nil {
 			delete(obj.Annotations, webhooksv1alpha1.CreatePendingAnnotation)
-			return w
+			return w, nil
 		}
 		r.event(obj, corev1.EventTypeWarning, eventRecreated,
 			"Remote webhook %s was deleted outside Kubernetes; recreating it", obj.Status.Slug)
@@ -254,18 +266,25 @@ func (r *OutgoingWebhookReconciler) resolveCurrent(ctx context.Context, obj *web
 		w = findAdoptable(remote, obj.Spec.URL, ownedByOthers)
 	}
 	if w == nil {
-		return nil
+		return nil, nil
 	}
 	if pending {
 		// Our own create whose outcome was lost: the secret sent is the one
-		// whose digest was stored before the create.
+		// whose digest was stored before the create, and what it made is
+		// what the API answered to it, if it still matches what was sent.
 		logf.FromContext(ctx).Info("resolved a pending create", "slug", w.Slug)
+		if lw := obj.Status.LastWrite; lw != nil && lw.Answer == "" && lastSent(lw, desired) && sameButForm(desired, *w) {
+			if err := answeredDigest(lw, desired, *w); err != nil {
+				return nil, err
+			}
+		}
 	} else {
 		obj.Status.SecretDigest = "" // the secret of a webhook made elsewhere is unknown
+		obj.Status.LastWrite = nil
 		r.event(obj, corev1.EventTypeNormal, eventAdopted, "Adopted existing remote webhook %s with the same URL", w.Slug)
 	}
 	obj.Status.Slug = w.Slug
-	return w
+	return w, nil
 }
 
 type createOptions struct{ reason string }
@@ -290,6 +309,11 @@ func (r *OutgoingWebhookReconciler) create(ctx context.Context, obj *webhooksv1a
 		}
 	}
 	obj.Status.SecretDigest = digest
+	lastWrite, err := sentDigest(desired)
+	if err != nil {
+		return err
+	}
+	obj.Status.LastWrite = lastWrite
 	if obj.Annotations == nil {
 		obj.Annotations = map[string]string{}
 	}
@@ -303,10 +327,19 @@ func (r *OutgoingWebhookReconciler) create(ctx context.Context, obj *webhooksv1a
 		URL: desired.URL, Events: desired.Events, Headers: desired.Headers, Secret: desired.Secret,
 	})
 	if err != nil {
-		// The marker stays: the webhook may exist although the answer is an error.
+		if createRefused(err) {
+			// A definite refusal made nothing: there is no outcome to resolve.
+			delete(obj.Annotations, webhooksv1alpha1.CreatePendingAnnotation)
+			obj.Status.LastWrite = nil
+		}
+		// Otherwise the marker stays: the webhook may exist although the
+		// answer is an error.
 		return classifyAPIError(err, obj.Spec.AppSlug)
 	}
 	delete(obj.Annotations, webhooksv1alpha1.CreatePendingAnnotation)
+	if err := answeredDigest(lastWrite, desired, *created); err != nil {
+		return err
+	}
 	recordRemote(obj, created)
 	if o.reason == eventRotated {
 		metrics.SecretRotated()
@@ -316,6 +349,15 @@ func (r *OutgoingWebhookReconciler) create(ctx context.Context, obj *webhooksv1a
 	}
 	markReady(obj, fmt.Sprintf("Webhook %s is in sync", created.Slug))
 	return nil
+}
+
+// createRefused reports whether a create was refused outright (a 4xx other
+// than 408 Request Timeout and 429 Too Many Requests), so that it made
+// nothing. Then deleting a resource with a wrong appSlug needs no list of an
+// app that does not answer.
+func createRefused(err error) bool {
+	code := bitrise.StatusCode(err)
+	return code >= 400 && code < 500 && code != http.StatusRequestTimeout && code != http.StatusTooManyRequests
 }
 
 // reconcileDelete deletes the remote webhook (unless orphaned), then
@@ -488,6 +530,7 @@ func forgetRemote(obj *webhooksv1alpha1.OutgoingWebhook) {
 	obj.Status.CreatedAt = nil
 	obj.Status.UpdatedAt = nil
 	obj.Status.SecretDigest = ""
+	obj.Status.LastWrite = nil
 }
 
 func apiTime(t time.Time) *metav1.Time {

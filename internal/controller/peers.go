@@ -27,12 +27,13 @@ func (r *OutgoingWebhookReconciler) appPeers(ctx context.Context, obj *webhooksv
 }
 
 // claimedBy returns the peer that owns the app and URL of obj: of the
-// resources claiming the same URL, the one created first (then by
+// resources claiming the same URL (compared with sameWebhookURL), the one
+// created first (then by
 // namespace/name) wins, and the others are Stalled naming it.
 func (peers appPeers) claimedBy(obj *webhooksv1alpha1.OutgoingWebhook) *webhooksv1alpha1.OutgoingWebhook {
 	for i := range peers {
 		peer := &peers[i]
-		if peer.Spec.URL == obj.Spec.URL && createdBefore(peer, obj) {
+		if sameWebhookURL(peer.Spec.URL, obj.Spec.URL) && createdBefore(peer, obj) {
 			return peer
 		}
 	}
@@ -45,7 +46,7 @@ func (peers appPeers) claimedBy(obj *webhooksv1alpha1.OutgoingWebhook) *webhooks
 func (peers appPeers) ownedSlugs(obj *webhooksv1alpha1.OutgoingWebhook) map[string]string {
 	owned := map[string]string{}
 	for _, peer := range peers {
-		if peer.Status.Slug == "" || (peer.Spec.URL == obj.Spec.URL && createdBefore(obj, &peer)) {
+		if peer.Status.Slug == "" || (sameWebhookURL(peer.Spec.URL, obj.Spec.URL) && createdBefore(obj, &peer)) {
 			continue
 		}
 		owned[peer.Status.Slug] = peer.Namespace + "/" + peer.Name
