@@ -373,9 +373,13 @@ func (r *OutgoingWebhookReconciler) reconcileDelete(ctx context.Context, obj *we
 		return r.release(ctx, obj, p)
 	}
 	if obj.Spec.Suspend {
+		if r.orphanedWithNamespace(ctx, obj, "spec.suspend is true and nobody can resume it") {
+			return r.release(ctx, obj, p)
+		}
 		markStalled(obj, webhooksv1alpha1.ReasonSuspended,
 			"Deletion waits: spec.suspend is true, so the remote webhook is not deleted")
-		return ctrl.Result{}, nil
+		// Checked again in case the namespace starts terminating: it is not watched.
+		return ctrl.Result{RequeueAfter: jitter(obj.GetInterval().Duration)}, nil
 	}
 	_, pending := obj.Annotations[webhooksv1alpha1.CreatePendingAnnotation]
 	if obj.Status.Slug == "" && !pending {
@@ -392,22 +396,23 @@ func (r *OutgoingWebhookReconciler) reconcileDelete(ctx context.Context, obj *we
 
 	err = r.deleteRemote(ctx, obj, peers.ownedSlugs(obj))
 	var stall *stalledError
+	var listed *stillListedError
 	switch {
 	case err == nil:
 		return r.release(ctx, obj, p)
 	case errors.As(err, &stall):
-		if stall.reason == webhooksv1alpha1.ReasonCredentialsNotFound || stall.reason == webhooksv1alpha1.ReasonAuthenticationFailed {
-			if terminating, nsErr := r.namespaceTerminating(ctx, obj.Namespace); nsErr == nil && terminating {
-				// The namespace is going away with the credentials in it:
-				// waiting would wedge it for ever.
-				msg := fmt.Sprintf("Left remote webhook %s on Bitrise: its namespace is being deleted and the credentials are gone (%s)", obj.Status.Slug, stall.message)
-				logf.FromContext(ctx).Info(msg)
-				r.event(obj, corev1.EventTypeWarning, eventOrphaned, "%s", msg)
+		switch stall.reason {
+		case webhooksv1alpha1.ReasonCredentialsNotFound, webhooksv1alpha1.ReasonAuthenticationFailed, webhooksv1alpha1.ReasonAppNotFound:
+			// The credentials may have gone with the namespace.
+			if r.orphanedWithNamespace(ctx, obj, "the credentials are gone ("+stall.message+")") {
 				return r.release(ctx, obj, p)
 			}
 		}
 		markStalled(obj, stall.reason, fmt.Sprintf("Cannot delete the remote webhook: %s. Fix it, or set spec.deletionPolicy to Orphan", stall.message))
 		return ctrl.Result{RequeueAfter: jitter(obj.GetInterval().Duration)}, nil
+	case errors.As(err, &listed):
+		markReconciling(obj, webhooksv1alpha1.ReasonAPIUnavailable, listed.Error())
+		return ctrl.Result{}, err
 	case !isBitriseError(err):
 		return ctrl.Result{}, err
 	default:
@@ -425,10 +430,8 @@ func (r *OutgoingWebhookReconciler) deleteRemote(ctx context.Context, obj *webho
 	if slug == "" {
 		// A create whose outcome is unknown: find what it made, if anything.
 		remote, _, err := r.Observations.List(ctx, api, token, obj.Spec.AppSlug, 0)
-		if bitrise.IsNotFound(err) {
-			return nil
-		}
 		if err != nil {
+			// A 404 here is not trusted either: the token may have lost the app.
 			return classifyAPIError(err, obj.Spec.AppSlug)
 		}
 		sentURL, _ := pendingCreate(obj)
@@ -438,13 +441,58 @@ func (r *OutgoingWebhookReconciler) deleteRemote(ctx context.Context, obj *webho
 		}
 		slug = w.Slug
 	}
-	// A 404 (webhook or app gone) counts as deleted.
 	w := writer{api: api, obs: r.Observations, app: obj.Spec.AppSlug}
-	if err := w.delete(ctx, slug); err != nil && !bitrise.IsNotFound(err) {
+	err = w.delete(ctx, slug)
+	if bitrise.IsNotFound(err) {
+		// Bitrise answers 404 both for a webhook that is gone and for an
+		// app the token cannot see (another workspace's token, revoked
+		// access): only a list of the app tells them apart.
+		err = r.confirmGone(ctx, api, token, obj.Spec.AppSlug, slug)
+	}
+	if err != nil {
 		return classifyAPIError(err, obj.Spec.AppSlug)
 	}
 	r.event(obj, corev1.EventTypeNormal, eventDeleted, "Deleted remote webhook %s", slug)
 	return nil
+}
+
+// confirmGone lists the app's webhooks afresh after a 404 on DELETE: nil when
+// the list works and the slug is absent; the list's error when the app does
+// not answer (404 or 403: the token cannot see it, so the webhook may still
+// deliver); a stillListedError when the webhook is listed after all.
+func (r *OutgoingWebhookReconciler) confirmGone(ctx context.Context, api bitrise.API, token, app, slug string) error {
+	remote, _, err := r.Observations.List(ctx, api, token, app, 0)
+	if err != nil {
+		return err
+	}
+	if findBySlug(remote, slug) != nil {
+		return &stillListedError{slug: slug}
+	}
+	return nil
+}
+
+// stillListedError is a DELETE answered 404 for a webhook the app's list
+// still shows: retried with backoff, as an API fault.
+type stillListedError struct{ slug string }
+
+func (e *stillListedError) Error() string {
+	return fmt.Sprintf("Bitrise answered 404 to deleting webhook %s but still lists it; retrying with backoff", e.slug)
+}
+
+// orphanedWithNamespace reports whether the resource's namespace is being
+// deleted, in which case waiting (for why, the deletion cannot go on) would
+// wedge the namespace for ever: the remote webhook is then left on Bitrise,
+// with a Warning event Orphaned and a log line (a terminating namespace may
+// refuse new Events).
+func (r *OutgoingWebhookReconciler) orphanedWithNamespace(ctx context.Context, obj *webhooksv1alpha1.OutgoingWebhook, why string) bool {
+	terminating, err := r.namespaceTerminating(ctx, obj.Namespace)
+	if err != nil || !terminating {
+		return false
+	}
+	msg := fmt.Sprintf("Left remote webhook %s on Bitrise: its namespace is being deleted and %s", obj.Status.Slug, why)
+	logf.FromContext(ctx).Info(msg)
+	r.event(obj, corev1.EventTypeWarning, eventOrphaned, "%s", msg)
+	return true
 }
 
 func (r *OutgoingWebhookReconciler) release(ctx context.Context, obj *webhooksv1alpha1.OutgoingWebhook, p *patcher) (ctrl.Result, error) {
