@@ -51,6 +51,10 @@ type OutgoingWebhookReconciler struct {
 	// reconciles; NewObservations when nil.
 	Observations *bitrise.Observations
 	Recorder     events.EventRecorder
+
+	// claimants lists an app's resources from the API server when the
+	// cache holds only a shard of them; nil: from the cache.
+	claimants *claimantLister
 }
 
 // Event reasons, on transitions only.

@@ -22,6 +22,10 @@ type Options struct {
 	// Namespaces limits the Secret watch to the watched namespaces; empty
 	// watches all.
 	Namespaces []string
+	// Sharded says that the manager's cache holds only some OutgoingWebhooks
+	// (--watch-namespace, --watch-label-selector): the claims of other
+	// resources on an app and URL are then read from the API server.
+	Sharded bool
 }
 
 // SetupWithManager registers the field indexes and the controller with its
@@ -30,6 +34,9 @@ type Options struct {
 func (r *OutgoingWebhookReconciler) SetupWithManager(ctx context.Context, mgr ctrl.Manager, opts Options) error {
 	if r.Observations == nil {
 		r.Observations = bitrise.NewObservations()
+	}
+	if opts.Sharded {
+		r.claimants = &claimantLister{reader: r.APIReader}
 	}
 	md, err := metadata.NewForConfig(mgr.GetConfig())
 	if err != nil {
