@@ -340,10 +340,10 @@ func (r *OutgoingWebhookReconciler) create(ctx context.Context, obj *webhooksv1a
 		// answer is an error.
 		return classifyAPIError(err, obj.Spec.AppSlug)
 	}
-	delete(obj.Annotations, webhooksv1alpha1.CreatePendingAnnotation)
 	if err := answeredDigest(lastWrite, desired, *created); err != nil {
-		return err
+		return err // the marker stays: the next pass finds the webhook by its URL
 	}
+	delete(obj.Annotations, webhooksv1alpha1.CreatePendingAnnotation)
 	recordRemote(obj, created)
 	if o.reason == eventRotated {
 		metrics.SecretRotated()
