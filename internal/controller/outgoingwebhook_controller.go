@@ -405,12 +405,16 @@ func (r *OutgoingWebhookReconciler) reconcileDelete(ctx context.Context, obj *we
 	case err == nil:
 		return r.release(ctx, obj, p)
 	case errors.As(err, &stall):
+		// The credentials may have gone with the namespace.
+		why := ""
 		switch stall.reason {
-		case webhooksv1alpha1.ReasonCredentialsNotFound, webhooksv1alpha1.ReasonAuthenticationFailed, webhooksv1alpha1.ReasonAppNotFound:
-			// The credentials may have gone with the namespace.
-			if r.orphanedWithNamespace(ctx, obj, "the credentials are gone ("+stall.message+")") {
-				return r.release(ctx, obj, p)
-			}
+		case webhooksv1alpha1.ReasonCredentialsNotFound:
+			why = "the credentials are gone (" + stall.message + ")"
+		case webhooksv1alpha1.ReasonAuthenticationFailed, webhooksv1alpha1.ReasonAppNotFound:
+			why = "the API token cannot reach the app (" + stall.message + ")"
+		}
+		if why != "" && r.orphanedWithNamespace(ctx, obj, why) {
+			return r.release(ctx, obj, p)
 		}
 		markStalled(obj, stall.reason, fmt.Sprintf("Cannot delete the remote webhook: %s. Fix it, or set spec.deletionPolicy to Orphan", stall.message))
 		return ctrl.Result{RequeueAfter: jitter(obj.GetInterval().Duration)}, nil
