@@ -81,6 +81,19 @@ var _ = Describe("Deletion after a 404", func() {
 		Expect(appRequests(app)["DELETE"]).To(Equal(3))
 	})
 
+	It("leaves nothing pending after a refused create, so deletion calls nothing", func() {
+		remove := fake.AddFault(bitrisefake.Fault{Method: "POST", PathContains: "/apps/" + app + "/", Status: 400, Body: `{"message":"url is not allowed"}`})
+		defer remove()
+		obj := createWebhook(ns, app, withCreds)
+		got := waitStalled(obj, webhooksv1alpha1.ReasonInvalidRequest)
+		Expect(got.Annotations).NotTo(HaveKey(webhooksv1alpha1.CreatePendingAnnotation))
+		Expect(got.Status.LastWrite).To(BeNil())
+		fake.ResetRequests()
+		Expect(k8s.Delete(ctx, obj)).To(Succeed())
+		waitGone(obj)
+		Expect(appRequests(app)).To(BeEmpty())
+	})
+
 	It("orphans, when the namespace is being deleted, a webhook the token can no longer see", func() {
 		obj := createWebhook(ns, app, withCreds)
 		slug := waitReady(obj).Status.Slug
