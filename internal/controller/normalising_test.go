@@ -90,6 +90,9 @@ var _ = Describe("APIs that store values in another form", func() {
 		updateSecret(ns, "hdr", map[string]string{"headers": "Authorization: " + second + "\n"})
 		Eventually(func() string { return remote(app)[0].Headers["Authorization"] }).Should(Equal(second))
 		Expect(remoteSlugs(app)).To(Equal([]string{slug}))
+		// Let the status of that write reach the manager's cache first.
+		Eventually(func() map[string]int { return eventsFor(obj) }).Should(HaveKeyWithValue(eventDriftCorrected, 2))
+		time.Sleep(time.Second)
 		expectNoWrites(obj, app)
 	})
 
