@@ -1,6 +1,7 @@
 package controller
 
 import (
+	"strings"
 	"time"
 
 	. "github.com/onsi/ginkgo/v2"
@@ -51,7 +52,7 @@ var _ = Describe("APIs that store values in another form", func() {
 		func(norm bitrisefake.Normalization, url string) {
 			fake.SetNormalization(app, norm)
 			obj := createWebhook(ns, app, withSecretHeader(ns), func(o *webhooksv1alpha1.OutgoingWebhook) {
-				o.Spec.URL = url + unique("p")
+				o.Spec.URL = strings.Replace(url, "{p}", unique("p"), 1)
 			})
 			waitReady(obj)
 			Expect(appRequests(app)["POST"]).To(Equal(1))
@@ -59,17 +60,17 @@ var _ = Describe("APIs that store values in another form", func() {
 			expectSteadyState(obj, app)
 			expectNoSecretIn(obj)
 		},
-		Entry("a lower-cased host", bitrisefake.Normalization{LowerCaseHost: true}, "https://Hooks.Example.COM/"),
-		Entry("the default port dropped", bitrisefake.Normalization{DropDefaultPort: true}, "https://hooks.example.com:443/"),
-		Entry("a trailing slash stripped", bitrisefake.Normalization{StripTrailingSlash: true}, "https://hooks.example.com/slash/"),
-		Entry("a trailing slash added", bitrisefake.Normalization{AddTrailingSlash: true}, "https://hooks.example.com/"),
-		Entry("Secret headers masked", bitrisefake.Normalization{MaskHeaders: []string{"authorization"}}, "https://hooks.example.com/"),
-		Entry("Secret headers masked in lists only", bitrisefake.Normalization{MaskHeaders: []string{"Authorization"}, OnlyInLists: true}, "https://hooks.example.com/"),
-		Entry("Secret headers omitted", bitrisefake.Normalization{OmitHeaders: []string{"Authorization"}}, "https://hooks.example.com/"),
-		Entry("Secret headers omitted in lists only", bitrisefake.Normalization{OmitHeaders: []string{"Authorization"}, OnlyInLists: true}, "https://hooks.example.com/"),
+		Entry("a lower-cased host", bitrisefake.Normalization{LowerCaseHost: true}, "https://Hooks.Example.COM/{p}"),
+		Entry("the default port dropped", bitrisefake.Normalization{DropDefaultPort: true}, "https://hooks.example.com:443/{p}"),
+		Entry("a trailing slash stripped", bitrisefake.Normalization{StripTrailingSlash: true}, "https://hooks.example.com/{p}/"),
+		Entry("a trailing slash added", bitrisefake.Normalization{AddTrailingSlash: true}, "https://hooks.example.com/{p}"),
+		Entry("Secret headers masked", bitrisefake.Normalization{MaskHeaders: []string{"authorization"}}, "https://hooks.example.com/{p}"),
+		Entry("Secret headers masked in lists only", bitrisefake.Normalization{MaskHeaders: []string{"Authorization"}, OnlyInLists: true}, "https://hooks.example.com/{p}"),
+		Entry("Secret headers omitted", bitrisefake.Normalization{OmitHeaders: []string{"Authorization"}}, "https://hooks.example.com/{p}"),
+		Entry("Secret headers omitted in lists only", bitrisefake.Normalization{OmitHeaders: []string{"Authorization"}, OnlyInLists: true}, "https://hooks.example.com/{p}"),
 		Entry("all of them in lists, URL forms everywhere", bitrisefake.Normalization{
 			LowerCaseHost: true, DropDefaultPort: true, StripTrailingSlash: true, MaskHeaders: []string{"Authorization"}, OnlyInLists: true,
-		}, "https://HOOKS.example.com:443/all/"),
+		}, "https://HOOKS.example.com:443/{p}/"),
 	)
 
 	It("still corrects real drift, and sends a changed Secret header the API masks", func() {
