@@ -29,9 +29,7 @@ var _ = Describe("Finalizer and namespace life cycle", func() {
 		// A raw patch: a typed round trip would rewrite spec.interval ("10m"
 		// as "10m0s") and so bump the generation, which replace does not.
 		Expect(k8s.Patch(ctx, get(obj), client.RawPatch(types.MergePatchType, []byte(`{"metadata":{"finalizers":null}}`)))).To(Succeed())
-		got := get(obj)
-		Expect(got.Generation).To(Equal(generation), "the generation does not change")
-		Expect(got.Finalizers).To(BeEmpty())
+		Expect(get(obj).Generation).To(Equal(generation), "the generation does not change")
 		Eventually(func() []string { return get(obj).Finalizers }, 5*time.Second).Should(ContainElement(webhooksv1alpha1.Finalizer))
 
 		By("so that a deletion right after still deletes the remote webhook")
