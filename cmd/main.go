@@ -144,7 +144,10 @@ func run(cfg runConfig) error {
 		DefaultToken: defaultToken(cfg.tokenFile),
 		Recorder:     mgr.GetEventRecorder("outgoingwebhook-controller"),
 	}
-	if err := reconciler.SetupWithManager(ctx, mgr, controller.Options{MaxConcurrentReconciles: cfg.maxConcurrent, Namespaces: cfg.watchNamespaces}); err != nil {
+	if err := reconciler.SetupWithManager(ctx, mgr, controller.Options{
+		MaxConcurrentReconciles: cfg.maxConcurrent, Namespaces: cfg.watchNamespaces,
+		Sharded: len(cfg.watchNamespaces) > 0 || cfg.watchSelector != "",
+	}); err != nil {
 		return fmt.Errorf("setting up the controller: %w", err)
 	}
 	if err := mgr.AddHealthzCheck("healthz", healthz.Ping); err != nil {

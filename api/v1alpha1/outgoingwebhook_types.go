@@ -190,11 +190,40 @@ type OutgoingWebhookStatus struct {
 	// +optional
 	SecretDigest string `json:"secretDigest,omitempty"`
 
+	// LastWrite identifies the operator's last write of the remote webhook
+	// and what Bitrise answered to it, so that an API that stores a value in
+	// another form than the one sent (a normalised URL, masked header values)
+	// is not taken for drift. Empty for an adopted webhook until the first
+	// write.
+	// +optional
+	LastWrite *LastWrite `json:"lastWrite,omitempty"`
+
 	// Conditions: Ready, Reconciling and Stalled, as kstatus reads them.
 	// +listType=map
 	// +listMapKey=type
 	// +optional
 	Conditions []metav1.Condition `json:"conditions,omitempty"`
+}
+
+// LastWrite holds digests of the operator's last write of the remote webhook:
+// what was sent and what the API answered. Neither can be turned back into a
+// header value: a digest that covers a header value from the Secret is a
+// salted Argon2id hash (PHC string format), any other a SHA-256 of values
+// the spec shows anyway ("sha256:" and 64 hex digits).
+type LastWrite struct {
+	// Sent is the digest of the url, events and headers last sent.
+	// +kubebuilder:validation:MaxLength=256
+	// +optional
+	Sent string `json:"sent,omitempty"`
+
+	// Answer is the digest of what was sent together with the url, events
+	// and headers the API answered to it. A remote webhook whose digest with
+	// the desired state equals it is in sync, whatever form the API gave the
+	// values. Empty when the answer is not known yet (a create whose
+	// response was lost).
+	// +kubebuilder:validation:MaxLength=256
+	// +optional
+	Answer string `json:"answer,omitempty"`
 }
 
 // OutgoingWebhook keeps an outgoing webhook of a Bitrise app in sync with
@@ -208,6 +237,7 @@ type OutgoingWebhookStatus struct {
 // +kubebuilder:printcolumn:name="Ready",type=string,JSONPath=`.status.conditions[?(@.type=="Ready")].status`
 // +kubebuilder:printcolumn:name="Status",type=string,priority=1,JSONPath=`.status.conditions[?(@.type=="Ready")].message`
 // +kubebuilder:printcolumn:name="Age",type=date,JSONPath=`.metadata.creationTimestamp`
+// +kubebuilder:selectablefield:JSONPath=".spec.appSlug"
 type OutgoingWebhook struct {
 	metav1.TypeMeta   `json:",inline"`
 	metav1.ObjectMeta `json:"metadata,omitempty"`

@@ -11,6 +11,9 @@ type API interface {
 	CreateWebhook(ctx context.Context, appSlug string, params CreateParams) (*Webhook, error)
 	// UpdateWebhook replaces the URL, events and headers of a webhook.
 	UpdateWebhook(ctx context.Context, appSlug, webhookSlug string, params UpdateParams) (*Webhook, error)
-	// DeleteWebhook deletes a webhook; a webhook already gone (404) is not an error.
+	// DeleteWebhook deletes a webhook. A 404 is returned (IsNotFound), not
+	// taken for success: Bitrise answers 404 both for a webhook already gone
+	// and for an app the token cannot see, so only the caller, by listing
+	// the app, can tell them apart.
 	DeleteWebhook(ctx context.Context, appSlug, webhookSlug string) error
 }

@@ -115,6 +115,9 @@ func TestErrorsFromFake(t *testing.T) {
 	if !bitrise.IsNotFound(err) {
 		t.Errorf("update of a missing webhook: %v, want 404", err)
 	}
+	if err := api.DeleteWebhook(ctx, testApp, "NOPE"); !bitrise.IsNotFound(err) {
+		t.Errorf("delete of a missing webhook: %v, want the 404, for the caller to confirm", err)
+	}
 	_, err = api.CreateWebhook(ctx, testApp, bitrise.CreateParams{URL: "https://x.test", Events: []string{"push"}})
 	if !bitrise.IsBadRequest(err) || !strings.Contains(err.Error(), "push") {
 		t.Errorf("invalid event: %v, want 400 naming the event", err)

@@ -96,9 +96,6 @@ func (t *tokenClient) UpdateWebhook(ctx context.Context, appSlug, webhookSlug st
 
 func (t *tokenClient) DeleteWebhook(ctx context.Context, appSlug, webhookSlug string) error {
 	_, _, err := t.do(ctx, request{method: http.MethodDelete, path: webhookPath(appSlug, webhookSlug), route: routeWebhook})
-	if IsNotFound(err) {
-		return nil
-	}
 	return err
 }
 

@@ -234,12 +234,13 @@ func findBySlug(webhooks []bitrise.Webhook, slug string) *bitrise.Webhook {
 	return nil
 }
 
-// findAdoptable returns the first webhook with the desired URL that no other
-// resource owns and that no addon registered, or nil.
+// findAdoptable returns the first webhook with the desired URL (compared
+// with sameWebhookURL) that no other resource owns and that no addon
+// registered, or nil.
 func findAdoptable(webhooks []bitrise.Webhook, url string, ownedByOthers map[string]string) *bitrise.Webhook {
 	for i := range webhooks {
 		w := &webhooks[i]
-		if w.URL != url || w.RegisteredByAddon {
+		if !sameWebhookURL(w.URL, url) || w.RegisteredByAddon {
 			continue
 		}
 		if _, owned := ownedByOthers[w.Slug]; owned {

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"net/http"
 	"strings"
 	"time"
 
@@ -50,6 +51,10 @@ type OutgoingWebhookReconciler struct {
 	// reconciles; NewObservations when nil.
 	Observations *bitrise.Observations
 	Recorder     events.EventRecorder
+
+	// claimants lists an app's resources from the API server when the
+	// cache holds only a shard of them; nil: from the cache.
+	claimants *claimantLister
 }
 
 // Event reasons, on transitions only.
@@ -185,7 +190,10 @@ func (r *OutgoingWebhookReconciler) reconcileNormal(ctx context.Context, obj *we
 
 // converge acts on one observation of the app's webhooks.
 func (r *OutgoingWebhookReconciler) converge(ctx context.Context, obj *webhooksv1alpha1.OutgoingWebhook, p *patcher, api writer, remote []bitrise.Webhook, peers appPeers, desired desiredWebhook) error {
-	current := r.resolveCurrent(ctx, obj, remote, peers.ownedSlugs(obj))
+	current, err := r.resolveCurrent(ctx, obj, remote, peers.ownedSlugs(obj), desired)
+	if err != nil {
+		return err
+	}
 	if current == nil {
 		return r.create(ctx, obj, p, api, desired)
 	}
@@ -201,7 +209,11 @@ func (r *OutgoingWebhookReconciler) converge(ctx context.Context, obj *webhooksv
 		}
 		return r.create(ctx, obj, p, api, desired, withReason(eventRotated))
 	}
-	if needsUpdate(desired, *current) {
+	if needsWrite(desired, *current, obj.Status.LastWrite) {
+		lastWrite, err := sentDigest(desired)
+		if err != nil {
+			return err
+		}
 		updated, err := api.update(ctx, current.Slug, bitrise.UpdateParams{
 			URL: desired.URL, Events: desired.Events, Headers: desired.Headers,
 		})
@@ -216,6 +228,10 @@ func (r *OutgoingWebhookReconciler) converge(ctx context.Context, obj *webhooksv
 		if err != nil {
 			return classifyAPIError(err, obj.Spec.AppSlug)
 		}
+		if err := answeredDigest(lastWrite, desired, *updated); err != nil {
+			return err
+		}
+		obj.Status.LastWrite = lastWrite
 		reason, what := eventUpdated, "updated"
 		if obj.Status.ObservedGeneration == obj.Generation {
 			reason, what = eventDriftCorrected, "changed outside Kubernetes; corrected"
@@ -233,11 +249,11 @@ func (r *OutgoingWebhookReconciler) converge(ctx context.Context, obj *webhooksv
 // slug, or else by adopting one with the desired URL (the outcome of a create
 // whose response was lost, or a webhook made by hand). It returns nil when a
 // new webhook must be created.
-func (r *OutgoingWebhookReconciler) resolveCurrent(ctx context.Context, obj *webhooksv1alpha1.OutgoingWebhook, remote []bitrise.Webhook, ownedByOthers map[string]string) *bitrise.Webhook {
+func (r *OutgoingWebhookReconciler) resolveCurrent(ctx context.Context, obj *webhooksv1alpha1.OutgoingWebhook, remote []bitrise.Webhook, ownedByOthers map[string]string, desired desiredWebhook) (*bitrise.Webhook, error) {
 	if obj.Status.Slug != "" {
 		if w := findBySlug(remote, obj.Status.Slug); w != nil {
 			delete(obj.Annotations, webhooksv1alpha1.CreatePendingAnnotation)
-			return w
+			return w, nil
 		}
 		r.event(obj, corev1.EventTypeWarning, eventRecreated,
 			"Remote webhook %s was deleted outside Kubernetes; recreating it", obj.Status.Slug)
@@ -257,18 +273,25 @@ func (r *OutgoingWebhookReconciler) resolveCurrent(ctx context.Context, obj *web
 		w = findAdoptable(remote, obj.Spec.URL, ownedByOthers)
 	}
 	if w == nil {
-		return nil
+		return nil, nil
 	}
 	if pending {
 		// Our own create whose outcome was lost: the secret sent is the one
-		// whose digest was stored before the create.
+		// whose digest was stored before the create, and what it made is
+		// what the API answered to it, if it still matches what was sent.
 		logf.FromContext(ctx).Info("resolved a pending create", "slug", w.Slug)
+		if lw := obj.Status.LastWrite; lw != nil && lw.Answer == "" && lastSent(lw, desired) && sameButForm(desired, *w) {
+			if err := answeredDigest(lw, desired, *w); err != nil {
+				return nil, err
+			}
+		}
 	} else {
 		obj.Status.SecretDigest = "" // the secret of a webhook made elsewhere is unknown
+		obj.Status.LastWrite = nil
 		r.event(obj, corev1.EventTypeNormal, eventAdopted, "Adopted existing remote webhook %s with the same URL", w.Slug)
 	}
 	obj.Status.Slug = w.Slug
-	return w
+	return w, nil
 }
 
 type createOptions struct{ reason string }
@@ -293,6 +316,11 @@ func (r *OutgoingWebhookReconciler) create(ctx context.Context, obj *webhooksv1a
 		}
 	}
 	obj.Status.SecretDigest = digest
+	lastWrite, err := sentDigest(desired)
+	if err != nil {
+		return err
+	}
+	obj.Status.LastWrite = lastWrite
 	if obj.Annotations == nil {
 		obj.Annotations = map[string]string{}
 	}
@@ -310,8 +338,17 @@ func (r *OutgoingWebhookReconciler) create(ctx context.Context, obj *webhooksv1a
 		URL: desired.URL, Events: desired.Events, Headers: desired.Headers, Secret: desired.Secret,
 	})
 	if err != nil {
-		// The marker stays: the webhook may exist although the answer is an error.
+		if createRefused(err) {
+			// A definite refusal made nothing: there is no outcome to resolve.
+			delete(obj.Annotations, webhooksv1alpha1.CreatePendingAnnotation)
+			obj.Status.LastWrite = nil
+		}
+		// Otherwise the marker stays: the webhook may exist although the
+		// answer is an error.
 		return classifyAPIError(err, obj.Spec.AppSlug)
+	}
+	if err := answeredDigest(lastWrite, desired, *created); err != nil {
+		return err // the marker stays: the next pass finds the webhook by its URL
 	}
 	delete(obj.Annotations, webhooksv1alpha1.CreatePendingAnnotation)
 	recordRemote(obj, created)
@@ -323,6 +360,15 @@ func (r *OutgoingWebhookReconciler) create(ctx context.Context, obj *webhooksv1a
 	}
 	markReady(obj, fmt.Sprintf("Webhook %s is in sync", created.Slug))
 	return nil
+}
+
+// createRefused reports whether a create was refused outright (a 4xx other
+// than 408 Request Timeout and 429 Too Many Requests), so that it made
+// nothing. Then deleting a resource with a wrong appSlug needs no list of an
+// app that does not answer.
+func createRefused(err error) bool {
+	code := bitrise.StatusCode(err)
+	return code >= 400 && code < 500 && code != http.StatusRequestTimeout && code != http.StatusTooManyRequests
 }
 
 // reconcileDelete deletes the remote webhook (unless orphaned), then
@@ -338,9 +384,13 @@ func (r *OutgoingWebhookReconciler) reconcileDelete(ctx context.Context, obj *we
 		return r.release(ctx, obj, p)
 	}
 	if obj.Spec.Suspend {
+		if r.orphanedWithNamespace(ctx, obj, "spec.suspend is true and nobody can resume it") {
+			return r.release(ctx, obj, p)
+		}
 		markStalled(obj, webhooksv1alpha1.ReasonSuspended,
 			"Deletion waits: spec.suspend is true, so the remote webhook is not deleted")
-		return ctrl.Result{}, nil
+		// Checked again in case the namespace starts terminating: it is not watched.
+		return ctrl.Result{RequeueAfter: jitter(obj.GetInterval().Duration)}, nil
 	}
 	_, pending := obj.Annotations[webhooksv1alpha1.CreatePendingAnnotation]
 	if obj.Status.Slug == "" && !pending {
@@ -357,22 +407,27 @@ func (r *OutgoingWebhookReconciler) reconcileDelete(ctx context.Context, obj *we
 
 	err = r.deleteRemote(ctx, obj, peers.ownedSlugs(obj))
 	var stall *stalledError
+	var listed *stillListedError
 	switch {
 	case err == nil:
 		return r.release(ctx, obj, p)
 	case errors.As(err, &stall):
-		if stall.reason == webhooksv1alpha1.ReasonCredentialsNotFound || stall.reason == webhooksv1alpha1.ReasonAuthenticationFailed {
-			if terminating, nsErr := r.namespaceTerminating(ctx, obj.Namespace); nsErr == nil && terminating {
-				// The namespace is going away with the credentials in it:
-				// waiting would wedge it for ever.
-				msg := fmt.Sprintf("Left remote webhook %s on Bitrise: its namespace is being deleted and the credentials are gone (%s)", obj.Status.Slug, stall.message)
-				logf.FromContext(ctx).Info(msg)
-				r.event(obj, corev1.EventTypeWarning, eventOrphaned, "%s", msg)
-				return r.release(ctx, obj, p)
-			}
+		// The credentials may have gone with the namespace.
+		why := ""
+		switch stall.reason {
+		case webhooksv1alpha1.ReasonCredentialsNotFound:
+			why = "the credentials are gone (" + stall.message + ")"
+		case webhooksv1alpha1.ReasonAuthenticationFailed, webhooksv1alpha1.ReasonAppNotFound:
+			why = "the API token cannot reach the app (" + stall.message + ")"
+		}
+		if why != "" && r.orphanedWithNamespace(ctx, obj, why) {
+			return r.release(ctx, obj, p)
 		}
 		markStalled(obj, stall.reason, fmt.Sprintf("Cannot delete the remote webhook: %s. Fix it, or set spec.deletionPolicy to Orphan", stall.message))
 		return ctrl.Result{RequeueAfter: jitter(obj.GetInterval().Duration)}, nil
+	case errors.As(err, &listed):
+		markReconciling(obj, webhooksv1alpha1.ReasonAPIUnavailable, listed.Error())
+		return ctrl.Result{}, err
 	case !isBitriseError(err):
 		return ctrl.Result{}, err
 	default:
@@ -390,10 +445,8 @@ func (r *OutgoingWebhookReconciler) deleteRemote(ctx context.Context, obj *webho
 	if slug == "" {
 		// A create whose outcome is unknown: find what it made, if anything.
 		remote, _, err := r.Observations.List(ctx, api, token, obj.Spec.AppSlug, 0)
-		if bitrise.IsNotFound(err) {
-			return nil
-		}
 		if err != nil {
+			// A 404 here is not trusted either: the token may have lost the app.
 			return classifyAPIError(err, obj.Spec.AppSlug)
 		}
 		sentURL, _ := pendingCreate(obj)
@@ -403,13 +456,58 @@ func (r *OutgoingWebhookReconciler) deleteRemote(ctx context.Context, obj *webho
 		}
 		slug = w.Slug
 	}
-	// A 404 (webhook or app gone) counts as deleted.
 	w := writer{api: api, obs: r.Observations, app: obj.Spec.AppSlug}
-	if err := w.delete(ctx, slug); err != nil && !bitrise.IsNotFound(err) {
+	err = w.delete(ctx, slug)
+	if bitrise.IsNotFound(err) {
+		// Bitrise answers 404 both for a webhook that is gone and for an
+		// app the token cannot see (another workspace's token, revoked
+		// access): only a list of the app tells them apart.
+		err = r.confirmGone(ctx, api, token, obj.Spec.AppSlug, slug)
+	}
+	if err != nil {
 		return classifyAPIError(err, obj.Spec.AppSlug)
 	}
 	r.event(obj, corev1.EventTypeNormal, eventDeleted, "Deleted remote webhook %s", slug)
 	return nil
+}
+
+// confirmGone lists the app's webhooks afresh after a 404 on DELETE: nil when
+// the list works and the slug is absent; the list's error when the app does
+// not answer (404 or 403: the token cannot see it, so the webhook may still
+// deliver); a stillListedError when the webhook is listed after all.
+func (r *OutgoingWebhookReconciler) confirmGone(ctx context.Context, api bitrise.API, token, app, slug string) error {
+	remote, _, err := r.Observations.List(ctx, api, token, app, 0)
+	if err != nil {
+		return err
+	}
+	if findBySlug(remote, slug) != nil {
+		return &stillListedError{slug: slug}
+	}
+	return nil
+}
+
+// stillListedError is a DELETE answered 404 for a webhook the app's list
+// still shows: retried with backoff, as an API fault.
+type stillListedError struct{ slug string }
+
+func (e *stillListedError) Error() string {
+	return fmt.Sprintf("Bitrise answered 404 to deleting webhook %s but still lists it; retrying with backoff", e.slug)
+}
+
+// orphanedWithNamespace reports whether the resource's namespace is being
+// deleted, in which case waiting (for why, the deletion cannot go on) would
+// wedge the namespace for ever: the remote webhook is then left on Bitrise,
+// with a Warning event Orphaned and a log line (a terminating namespace may
+// refuse new Events).
+func (r *OutgoingWebhookReconciler) orphanedWithNamespace(ctx context.Context, obj *webhooksv1alpha1.OutgoingWebhook, why string) bool {
+	terminating, err := r.namespaceTerminating(ctx, obj.Namespace)
+	if err != nil || !terminating {
+		return false
+	}
+	msg := fmt.Sprintf("Left remote webhook %s on Bitrise: its namespace is being deleted and %s", obj.Status.Slug, why)
+	logf.FromContext(ctx).Info(msg)
+	r.event(obj, corev1.EventTypeWarning, eventOrphaned, "%s", msg)
+	return true
 }
 
 func (r *OutgoingWebhookReconciler) release(ctx context.Context, obj *webhooksv1alpha1.OutgoingWebhook, p *patcher) (ctrl.Result, error) {
@@ -505,6 +603,7 @@ func forgetRemote(obj *webhooksv1alpha1.OutgoingWebhook) {
 	obj.Status.CreatedAt = nil
 	obj.Status.UpdatedAt = nil
 	obj.Status.SecretDigest = ""
+	obj.Status.LastWrite = nil
 }
 
 func apiTime(t time.Time) *metav1.Time {

@@ -12,13 +12,25 @@ import (
 // appPeers are the other OutgoingWebhooks of the same app, in any namespace.
 type appPeers []webhooksv1alpha1.OutgoingWebhook
 
+// appPeers lists the other resources of obj's app: from the manager's cache
+// when it holds every OutgoingWebhook, else (a sharded manager) from the API
+// server, so that the claims of other shards are seen.
 func (r *OutgoingWebhookReconciler) appPeers(ctx context.Context, obj *webhooksv1alpha1.OutgoingWebhook) (appPeers, error) {
-	var list webhooksv1alpha1.OutgoingWebhookList
-	if err := r.List(ctx, &list, client.MatchingFields{indexAppSlug: obj.Spec.AppSlug}); err != nil {
-		return nil, fmt.Errorf("listing OutgoingWebhooks of app %s: %w", obj.Spec.AppSlug, err)
+	var items []webhooksv1alpha1.OutgoingWebhook
+	if r.claimants != nil {
+		var err error
+		if items, err = r.claimants.list(ctx, obj.Spec.AppSlug); err != nil {
+			return nil, err
+		}
+	} else {
+		var list webhooksv1alpha1.OutgoingWebhookList
+		if err := r.List(ctx, &list, client.MatchingFields{indexAppSlug: obj.Spec.AppSlug}); err != nil {
+			return nil, fmt.Errorf("listing OutgoingWebhooks of app %s: %w", obj.Spec.AppSlug, err)
+		}
+		items = list.Items
 	}
-	peers := make(appPeers, 0, len(list.Items))
-	for _, item := range list.Items {
+	peers := make(appPeers, 0, len(items))
+	for _, item := range items {
 		if item.UID != obj.UID {
 			peers = append(peers, item)
 		}
@@ -27,12 +39,13 @@ func (r *OutgoingWebhookReconciler) appPeers(ctx context.Context, obj *webhooksv
 }
 
 // claimedBy returns the peer that owns the app and URL of obj: of the
-// resources claiming the same URL, the one created first (then by
+// resources claiming the same URL (compared with sameWebhookURL), the one
+// created first (then by
 // namespace/name) wins, and the others are Stalled naming it.
 func (peers appPeers) claimedBy(obj *webhooksv1alpha1.OutgoingWebhook) *webhooksv1alpha1.OutgoingWebhook {
 	for i := range peers {
 		peer := &peers[i]
-		if peer.Spec.URL == obj.Spec.URL && createdBefore(peer, obj) {
+		if sameWebhookURL(peer.Spec.URL, obj.Spec.URL) && createdBefore(peer, obj) {
 			return peer
 		}
 	}
@@ -45,7 +58,7 @@ func (peers appPeers) claimedBy(obj *webhooksv1alpha1.OutgoingWebhook) *webhooks
 func (peers appPeers) ownedSlugs(obj *webhooksv1alpha1.OutgoingWebhook) map[string]string {
 	owned := map[string]string{}
 	for _, peer := range peers {
-		if peer.Status.Slug == "" || (peer.Spec.URL == obj.Spec.URL && createdBefore(obj, &peer)) {
+		if peer.Status.Slug == "" || (sameWebhookURL(peer.Spec.URL, obj.Spec.URL) && createdBefore(obj, &peer)) {
 			continue
 		}
 		owned[peer.Status.Slug] = peer.Namespace + "/" + peer.Name

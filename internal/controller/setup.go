@@ -7,6 +7,7 @@ import (
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/builder"
 	"sigs.k8s.io/controller-runtime/pkg/controller"
+	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
 	"sigs.k8s.io/controller-runtime/pkg/event"
 	"sigs.k8s.io/controller-runtime/pkg/handler"
 	"sigs.k8s.io/controller-runtime/pkg/predicate"
@@ -21,6 +22,10 @@ type Options struct {
 	// Namespaces limits the Secret watch to the watched namespaces; empty
 	// watches all.
 	Namespaces []string
+	// Sharded says that the manager's cache holds only some OutgoingWebhooks
+	// (--watch-namespace, --watch-label-selector): the claims of other
+	// resources on an app and URL are then read from the API server.
+	Sharded bool
 }
 
 // SetupWithManager registers the field indexes and the controller with its
@@ -29,6 +34,9 @@ type Options struct {
 func (r *OutgoingWebhookReconciler) SetupWithManager(ctx context.Context, mgr ctrl.Manager, opts Options) error {
 	if r.Observations == nil {
 		r.Observations = bitrise.NewObservations()
+	}
+	if opts.Sharded {
+		r.claimants = &claimantLister{reader: r.APIReader}
 	}
 	md, err := metadata.NewForConfig(mgr.GetConfig())
 	if err != nil {
@@ -47,6 +55,7 @@ func (r *OutgoingWebhookReconciler) SetupWithManager(ctx context.Context, mgr ct
 			predicate.GenerationChangedPredicate{},
 			reconcileRequested{},
 			deletionStarted{},
+			finalizerMissing{},
 		))).
 		Watches(&webhooksv1alpha1.OutgoingWebhook{},
 			handler.EnqueueRequestsFromMapFunc(r.requestsForAppPeers),
@@ -76,6 +85,21 @@ func (deletionStarted) Update(e event.UpdateEvent) bool {
 		return false
 	}
 	return e.ObjectOld.GetDeletionTimestamp() == nil && e.ObjectNew.GetDeletionTimestamp() != nil
+}
+
+// finalizerMissing passes updates that leave a live object without the
+// finalizer: `kubectl replace`, `helm upgrade --force` and Argo CD's
+// Replace=true write the object as the user has it, without the finalizer,
+// and a deletion before the next drift check would then leave the remote
+// webhook behind. The reconcile this triggers restores the finalizer at once.
+type finalizerMissing struct{ predicate.Funcs }
+
+func (finalizerMissing) Update(e event.UpdateEvent) bool {
+	if e.ObjectNew == nil {
+		return false
+	}
+	return e.ObjectNew.GetDeletionTimestamp() == nil &&
+		!controllerutil.ContainsFinalizer(e.ObjectNew, webhooksv1alpha1.Finalizer)
 }
 
 // onlyDeletes passes delete events only.

@@ -53,6 +53,9 @@ func TestKubectlExplain(t *testing.T) {
 		"outgoingwebhook.status.updatedAt",
 		"outgoingwebhook.status.lastHandledReconcileAt",
 		"outgoingwebhook.status.secretDigest",
+		"outgoingwebhook.status.lastWrite",
+		"outgoingwebhook.status.lastWrite.sent",
+		"outgoingwebhook.status.lastWrite.answer",
 		"outgoingwebhook.status.conditions",
 	} {
 		t.Run(field, func(t *testing.T) {

@@ -160,7 +160,7 @@ func (s *Server) list(a *app, query url.Values) reply {
 		Paging: paging{TotalItemCount: len(a.webhooks), PageItemLimit: limit},
 	}
 	for _, rec := range a.webhooks[start:end] {
-		page.Data = append(page.Data, toWire(rec.hook))
+		page.Data = append(page.Data, a.norm.answered(toWire(rec.hook), true))
 	}
 	if end < len(a.webhooks) {
 		page.Paging.Next = a.webhooks[end].hook.Slug
@@ -177,12 +177,13 @@ func (s *Server) create(a *app, header http.Header, body []byte) reply {
 	rec := &record{secret: params.Secret}
 	rec.hook.Slug = s.newSlug()
 	rec.hook.CreatedAt, rec.hook.UpdatedAt = now, now
-	rec.apply(params)
+	rec.apply(params, a.norm)
 	a.webhooks = append(a.webhooks, rec)
+	answer := a.norm.answered(toWire(rec.hook), false)
 	if s.bareCreate {
-		return reply{status: http.StatusCreated, body: toWire(rec.hook)}
+		return reply{status: http.StatusCreated, body: answer}
 	}
-	return reply{status: http.StatusCreated, body: itemEnvelope{Data: toWire(rec.hook)}}
+	return reply{status: http.StatusCreated, body: itemEnvelope{Data: answer}}
 }
 
 func (s *Server) update(a *app, webhookSlug string, header http.Header, body []byte) reply {
@@ -195,9 +196,9 @@ func (s *Server) update(a *app, webhookSlug string, header http.Header, body []b
 		return *invalid
 	}
 	rec := a.webhooks[i]
-	rec.apply(params)
+	rec.apply(params, a.norm)
 	rec.hook.UpdatedAt = s.bumpedTime(rec.hook.UpdatedAt)
-	return reply{status: http.StatusOK, body: itemEnvelope{Data: toWire(rec.hook)}}
+	return reply{status: http.StatusOK, body: itemEnvelope{Data: a.norm.answered(toWire(rec.hook), false)}}
 }
 
 func (s *Server) delete(a *app, webhookSlug string) reply {
@@ -207,7 +208,7 @@ func (s *Server) delete(a *app, webhookSlug string) reply {
 	}
 	rec := a.webhooks[i]
 	a.webhooks = slices.Delete(a.webhooks, i, i+1)
-	return reply{status: http.StatusOK, body: itemEnvelope{Data: toWire(rec.hook)}}
+	return reply{status: http.StatusOK, body: itemEnvelope{Data: a.norm.answered(toWire(rec.hook), false)}}
 }
 
 func decodeParams(header http.Header, body []byte) (writeParams, *reply) {

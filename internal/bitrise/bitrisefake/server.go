@@ -25,6 +25,7 @@ type Server struct {
 	mu         sync.Mutex
 	apps       map[string]*app
 	tokens     map[string]map[string]bool // token -> app slugs it may use
+	hiding     map[string]bool            // tokens that get 404, not 403, for apps they may not use
 	bareCreate bool
 	latency    time.Duration
 	faults     []*activeFault

@@ -17,6 +17,7 @@ const timeLayout = "2006-01-02T15:04:05.000000Z07:00"
 
 type app struct {
 	webhooks []*record // in creation order, which is the list order
+	norm     Normalization
 }
 
 type record struct {
@@ -60,10 +61,11 @@ func (a *app) index(webhookSlug string) int {
 	return slices.IndexFunc(a.webhooks, func(r *record) bool { return r.hook.Slug == webhookSlug })
 }
 
-// apply replaces what a create or update sets; a missing headers field
-// clears the headers, as a full-replacement PUT does.
-func (r *record) apply(p writeParams) {
-	r.hook.URL = p.URL
+// apply replaces what a create or update sets, in the form the app stores
+// it; a missing headers field clears the headers, as a full-replacement PUT
+// does.
+func (r *record) apply(p writeParams, n Normalization) {
+	r.hook.URL = n.storedURL(p.URL)
 	r.hook.Events = slices.Clone(p.Events)
 	r.hook.Headers = nil
 	if len(p.Headers) > 0 {
@@ -140,7 +142,7 @@ func (s *Server) authorize(token, appSlug string) (*app, *reply) {
 		return nil, &rep
 	}
 	a := s.apps[appSlug]
-	if a == nil {
+	if a == nil || (!apps[appSlug] && s.hiding[token]) {
 		rep := notFound()
 		return nil, &rep
 	}
