@@ -49,7 +49,9 @@ type OutgoingWebhookReconciler struct {
 	// Observations shares recent lists of an app's webhooks between
 	// reconciles; NewObservations when nil.
 	Observations *bitrise.Observations
-	Recorder     events.EventRecorder
+	// Digests makes and checks status.secretDigest; required.
+	Digests  *secretdigest.Digester
+	Recorder events.EventRecorder
 }
 
 // Event reasons, on transitions only.
@@ -62,6 +64,7 @@ const (
 	eventAdopted        = "Adopted"
 	eventDeleted        = "Deleted"
 	eventOrphaned       = "Orphaned"
+	eventRestamped      = "SecretDigestRestamped"
 )
 
 // +kubebuilder:rbac:groups=webhooks.bitrise.io,resources=outgoingwebhooks,verbs=get;list;watch;update;patch
@@ -97,12 +100,11 @@ func (r *OutgoingWebhookReconciler) Reconcile(ctx context.Context, req ctrl.Requ
 	if !obj.DeletionTimestamp.IsZero() {
 		return r.reconcileDelete(ctx, obj, p)
 	}
-	if controllerutil.AddFinalizer(obj, webhooksv1alpha1.Finalizer) {
-		// The finalizer is stored before any call to Bitrise.
-		if err := p.patch(ctx); err != nil {
-			return ctrl.Result{}, err
-		}
-	}
+	// The finalizer is stored before any write to Bitrise, but not in a
+	// write of its own: create stores it with its create-pending marker, a
+	// pass that changes a webhook it found stores it first
+	// (ensureFinalizerStored), and any other pass with its status.
+	controllerutil.AddFinalizer(obj, webhooksv1alpha1.Finalizer)
 	if obj.Spec.Suspend {
 		log.V(1).Info("suspended: no calls to the Bitrise API")
 		return ctrl.Result{}, nil
@@ -182,11 +184,21 @@ func (r *OutgoingWebhookReconciler) reconcileNormal(ctx context.Context, obj *we
 
 // converge acts on one observation of the app's webhooks.
 func (r *OutgoingWebhookReconciler) converge(ctx context.Context, obj *webhooksv1alpha1.OutgoingWebhook, p *patcher, api writer, remote []bitrise.Webhook, peers appPeers, desired desiredWebhook) error {
+	takePendingSecretDigest(obj)
 	current := r.resolveCurrent(ctx, obj, remote, peers.ownedSlugs(obj))
 	if current == nil {
 		return r.create(ctx, obj, p, api, desired)
 	}
-	if !secretUpToDate(obj.Status.SecretDigest, desired.Secret) {
+	upToDate, err := r.secretUpToDate(ctx, obj, desired.Secret)
+	if err != nil {
+		return err
+	}
+	if !upToDate || needsUpdate(desired, *current) {
+		if err := p.ensureFinalizerStored(ctx); err != nil {
+			return err
+		}
+	}
+	if !upToDate {
 		// PUT cannot change the secret: replace the webhook, deleting the
 		// old one first so that two are never left behind.
 		if err := api.delete(ctx, current.Slug); err != nil && !bitrise.IsNotFound(err) {
@@ -285,17 +297,22 @@ func (r *OutgoingWebhookReconciler) create(ctx context.Context, obj *webhooksv1a
 	digest := ""
 	if desired.Secret != "" {
 		var err error
-		if digest, err = secretdigest.New(desired.Secret); err != nil {
+		if digest, err = r.Digests.Digest(desired.Secret); err != nil {
 			return err
 		}
 	}
-	obj.Status.SecretDigest = digest
 	if obj.Annotations == nil {
 		obj.Annotations = map[string]string{}
 	}
 	obj.Annotations[webhooksv1alpha1.CreatePendingAnnotation] = desired.URL
+	delete(obj.Annotations, webhooksv1alpha1.CreatePendingSecretDigestAnnotation)
+	if digest != "" {
+		obj.Annotations[webhooksv1alpha1.CreatePendingSecretDigestAnnotation] = digest
+	}
 	markReconciling(obj, webhooksv1alpha1.ReasonProgressing, "Creating the remote webhook")
-	if err := p.patch(ctx); err != nil {
+	// One write before the create: the marker and the digest, with the
+	// finalizer of a new resource. The status goes out with the outcome.
+	if err := p.patchMetadata(ctx); err != nil {
 		return err
 	}
 
@@ -307,6 +324,8 @@ func (r *OutgoingWebhookReconciler) create(ctx context.Context, obj *webhooksv1a
 		return classifyAPIError(err, obj.Spec.AppSlug)
 	}
 	delete(obj.Annotations, webhooksv1alpha1.CreatePendingAnnotation)
+	delete(obj.Annotations, webhooksv1alpha1.CreatePendingSecretDigestAnnotation)
+	obj.Status.SecretDigest = digest
 	recordRemote(obj, created)
 	if o.reason == eventRotated {
 		metrics.SecretRotated()
@@ -408,6 +427,7 @@ func (r *OutgoingWebhookReconciler) deleteRemote(ctx context.Context, obj *webho
 func (r *OutgoingWebhookReconciler) release(ctx context.Context, obj *webhooksv1alpha1.OutgoingWebhook, p *patcher) (ctrl.Result, error) {
 	controllerutil.RemoveFinalizer(obj, webhooksv1alpha1.Finalizer)
 	delete(obj.Annotations, webhooksv1alpha1.CreatePendingAnnotation)
+	delete(obj.Annotations, webhooksv1alpha1.CreatePendingSecretDigestAnnotation)
 	return ctrl.Result{}, p.patch(ctx)
 }
 
@@ -469,12 +489,54 @@ func (r *OutgoingWebhookReconciler) apiFor(ctx context.Context, obj *webhooksv1a
 }
 
 // secretUpToDate reports whether the remote webhook has the desired secret,
-// as far as the digest of the last applied secret tells.
-func secretUpToDate(digest, secret string) bool {
+// as far as status.secretDigest tells. A digest of the secret in the
+// Argon2id form of earlier versions is re-stamped with the current key, so
+// that an upgrade rotates nothing. A digest made with a key the operator no
+// longer has (its Secret was deleted) cannot be checked: it is taken as
+// current and re-stamped, with a Warning event, rather than rotating every
+// webhook; a change of the secret made while the key was lost is then
+// applied at the secret's next change.
+func (r *OutgoingWebhookReconciler) secretUpToDate(ctx context.Context, obj *webhooksv1alpha1.OutgoingWebhook, secret string) (bool, error) {
+	digest := obj.Status.SecretDigest
 	if secret == "" {
-		return digest == ""
+		return digest == "", nil
 	}
-	return secretdigest.Matches(digest, secret)
+	verdict := r.Digests.Check(digest, secret)
+	switch verdict {
+	case secretdigest.Match:
+		return true, nil
+	case secretdigest.Mismatch:
+		return false, nil
+	}
+	fresh, err := r.Digests.Digest(secret)
+	if err != nil {
+		return false, err
+	}
+	obj.Status.SecretDigest = fresh
+	log := logf.FromContext(ctx)
+	if verdict == secretdigest.MatchLegacy {
+		log.V(1).Info("re-stamped an Argon2id secret digest of an earlier version with the digest key", "digestKeyID", r.Digests.KeyID())
+		return true, nil
+	}
+	log.Info("status.secretDigest was made with a digest key the operator does not have; taking the webhook secret as applied and re-stamping the digest",
+		"digestKeyID", r.Digests.KeyID())
+	r.event(obj, corev1.EventTypeWarning, eventRestamped,
+		"status.secretDigest was made with a digest key the operator no longer has (was its Secret deleted?): re-stamped with the current key, assuming the webhook has the Secret's current secret; a secret changed while the key was lost is applied at its next change")
+	return true, nil
+}
+
+// takePendingSecretDigest moves the digest stored beside a create-pending
+// marker into status: a webhook that create made has the secret it sent.
+// The marker itself is handled by resolveCurrent.
+func takePendingSecretDigest(obj *webhooksv1alpha1.OutgoingWebhook) {
+	digest, ok := obj.Annotations[webhooksv1alpha1.CreatePendingSecretDigestAnnotation]
+	if !ok {
+		return
+	}
+	if _, pending := obj.Annotations[webhooksv1alpha1.CreatePendingAnnotation]; pending && obj.Status.Slug == "" {
+		obj.Status.SecretDigest = digest
+	}
+	delete(obj.Annotations, webhooksv1alpha1.CreatePendingSecretDigestAnnotation)
 }
 
 func recordRemote(obj *webhooksv1alpha1.OutgoingWebhook, w *bitrise.Webhook) {
@@ -566,10 +628,11 @@ func (w writer) delete(ctx context.Context, slug string) error {
 // one made; a group that drifted apart joins the next list within half an
 // interval and is then scheduled with it); zero (a fresh list) when the user
 // asked for a reconcile or a create's outcome must be resolved.
-// A resource with no remote webhook yet may use an observation up to a
-// minute old: our own writes are in it, and a burst of new resources then
-// spends the API budget on creates rather than on lists. The cost is that a
-// webhook made by hand in that minute is not adopted but duplicated.
+// A resource with no remote webhook yet may use an observation as old as
+// the longer of half its interval and a minute (newResourceMaxAge): our own
+// writes are in it, and a burst of new resources then spends the API budget
+// on creates rather than on lists. The cost is that a webhook made by hand
+// in that time is not adopted but duplicated.
 func observationMaxAge(obj *webhooksv1alpha1.OutgoingWebhook) time.Duration {
 	_, pending := obj.Annotations[webhooksv1alpha1.CreatePendingAnnotation]
 	requested := obj.Annotations[webhooksv1alpha1.ReconcileRequestedAtAnnotation]
