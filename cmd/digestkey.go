@@ -16,7 +16,7 @@ import (
 
 // defaultDigestKeySecret is the name of the Secret holding the key of
 // status.secretDigest, in the manager's namespace.
-const defaultDigestKeySecret = "bitrise-webhook-operator-digest-key"
+const defaultDigestKeySecret = "bitrise-webhook-operator-digest-key" //nolint:gosec // G101: a Secret's name, not a credential
 
 // digestKeyConfig says where the digest key comes from.
 type digestKeyConfig struct {

@@ -183,7 +183,7 @@ func defaultToken(file string) controller.TokenSource {
 		return func() (string, error) { return token, nil }
 	}
 	return func() (string, error) {
-		data, err := os.ReadFile(file)
+		data, err := os.ReadFile(file) //nolint:gosec // G304: the file the operator's own flag names
 		if err != nil {
 			return "", fmt.Errorf("reading --bitrise-token-file: %w", err)
 		}

@@ -51,9 +51,9 @@ func (b *bench) restart(ctx context.Context, tr *tracker) (*managerProcess, erro
 	start := time.Now()
 	var reconciles int
 	err = waitFor(ctx, mgr, b.p.RestartTimeout, func() (bool, error) {
-		m, err := scrape("http://" + addr + "/metrics")
-		if err != nil {
-			return false, nil // not serving yet
+		m, scrapeErr := scrape("http://" + addr + "/metrics")
+		if scrapeErr != nil {
+			return false, nil //nolint:nilerr // not serving yet: poll again
 		}
 		reconciles = int(m["controller_runtime_reconcile_total"])
 		return reconciles >= b.p.N && m["workqueue_depth"] == 0 && m["controller_runtime_active_workers"] == 0, nil
@@ -121,7 +121,8 @@ func parseControllerMetrics(r io.Reader) (map[string]float64, error) {
 			continue
 		}
 		labels, value, ok := strings.Cut(rest, "} ")
-		if !ok || !(strings.Contains(labels, `controller="outgoingwebhook"`) || strings.Contains(labels, `name="outgoingwebhook"`)) {
+		ours := strings.Contains(labels, `controller="outgoingwebhook"`) || strings.Contains(labels, `name="outgoingwebhook"`)
+		if !ok || !ours {
 			continue
 		}
 		v, err := strconv.ParseFloat(strings.Fields(value)[0], 64)
