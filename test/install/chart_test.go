@@ -270,8 +270,15 @@ func TestChartValues(t *testing.T) {
 		name:  "leader election off",
 		flags: []string{"--set", "leaderElection.enabled=false"},
 		check: func(t *testing.T, objs []*unstructured.Unstructured) {
-			if hasArgPrefix(managerDeployment(t, objs), "--leader-elect") || len(ofKind(objs, "Role")) != 0 {
+			roles := map[string]bool{}
+			for _, r := range ofKind(objs, "Role") {
+				roles[r.GetName()] = true
+			}
+			if hasArgPrefix(managerDeployment(t, objs), "--leader-elect") || roles[fullname+"-leader-election"] {
 				t.Error("leader election flag or Role rendered while disabled")
+			}
+			if len(roles) != 1 || !roles[fullname+"-digest-key"] {
+				t.Errorf("Roles %v, want the digest key's only", roles)
 			}
 		},
 	}, {
