@@ -4,6 +4,9 @@ BIN ?= $(CURDIR)/bin
 ENVTEST_ASSETS ?= $(BIN)/k8s
 CONTROLLER_GEN ?= $(BIN)/controller-gen
 CONTROLLER_TOOLS_VERSION ?= v0.23.0
+GOLANGCI_LINT ?= $(BIN)/golangci-lint
+# Built from Go modules with the Go toolchain in use (v2.15 builds with Go 1.26).
+GOLANGCI_LINT_VERSION ?= v2.15.0
 GO_TEST_FLAGS ?= -timeout 20m
 
 export KUBEBUILDER_ASSETS := $(ENVTEST_ASSETS)
@@ -38,6 +41,14 @@ vet: ## go vet
 test: envtest-bins vet ## Run every test: unit, envtest specs and the e2e (builds what it needs).
 	go test $(GO_TEST_FLAGS) ./...
 
+.PHONY: test-unit
+test-unit: envtest-bins ## The inner loop: unit tests of the client, the digests and the desired state, and the controller's envtest specs.
+	go test $(GO_TEST_FLAGS) ./internal/...
+
+.PHONY: lint
+lint: $(GOLANGCI_LINT) ## Run golangci-lint (.golangci.yml), built from modules into bin/ on first use.
+	$(GOLANGCI_LINT) run ./...
+
 .PHONY: dev
 dev: envtest-bins build ## Run the operator locally on a local control plane and a Bitrise fake.
 	go run ./hack/dev
@@ -52,6 +63,9 @@ build: ## Build the manager into bin/manager and the kubectl plugin into bin/kub
 .PHONY: envtest-bins
 envtest-bins: ## Build kube-apiserver, etcd and kubectl from Go modules into bin/k8s (once).
 	hack/build-envtest.sh
+
+$(GOLANGCI_LINT):
+	GOBIN=$(BIN) go install github.com/golangci/golangci-lint/v2/cmd/golangci-lint@$(GOLANGCI_LINT_VERSION)
 
 $(CONTROLLER_GEN):
 	GOBIN=$(BIN) go install sigs.k8s.io/controller-tools/cmd/controller-gen@$(CONTROLLER_TOOLS_VERSION)

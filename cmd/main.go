@@ -8,7 +8,6 @@ import (
 	"os"
 	"strings"
 
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/runtime"
 	utilruntime "k8s.io/apimachinery/pkg/util/runtime"
@@ -47,6 +46,8 @@ func main() {
 		apiQPS                                   float64
 		watchNamespaces                          stringList
 		watchSelector                            string
+		pprofAddr                                string
+		digestKey                                digestKeyConfig
 	)
 	flag.StringVar(&metricsAddr, "metrics-bind-address", "0",
 		"The address the metrics endpoint binds to, such as :8443 (HTTPS) or :8080 (HTTP with --metrics-secure=false). 0 disables it.")
@@ -71,9 +72,17 @@ func main() {
 		"Only watch OutgoingWebhooks (and Secrets) in this namespace; repeat it, or separate with commas, for several. Default: all namespaces.")
 	flag.StringVar(&watchSelector, "watch-label-selector", "",
 		"Only watch OutgoingWebhooks matching this label selector (e.g. sharding.fluxcd.io/key=shard1), to split a fleet between operator deployments; give each its own --leader-election-id.")
+	flag.StringVar(&digestKey.name, "digest-key-secret", defaultDigestKeySecret,
+		"Name of the Secret holding the key of status.secretDigest (data key \"key\"), created with a random key when missing.")
+	flag.StringVar(&digestKey.namespace, "digest-key-namespace", "",
+		"Namespace of the digest key Secret. Default: env POD_NAMESPACE, else --leader-election-namespace, else the kubeconfig context's (in a cluster: the ServiceAccount's) namespace.")
+	flag.BoolVar(&digestKey.inMemory, "digest-key-in-memory", false,
+		"Use a random digest key held in memory only, for local runs without a Secret: every restart re-stamps every status.secretDigest once, with a Warning event.")
+	flag.StringVar(&pprofAddr, "pprof-bind-address", "0", "The address of the pprof endpoint (/debug/pprof), such as 127.0.0.1:6060. 0 disables it.")
 	zapOpts := zap.Options{Development: false}
 	zapOpts.BindFlags(flag.CommandLine)
 	flag.Parse()
+	digestKey.leaderElectionNamespace = leaderElectionNamespace
 
 	ctrl.SetLogger(zap.New(zap.UseFlagOptions(&zapOpts)))
 	log := ctrl.Log.WithName("setup")
@@ -82,6 +91,7 @@ func main() {
 		leaderElection: enableLeaderElection, leaderElectionID: leaderElectionID, leaderElectionNamespace: leaderElectionNamespace,
 		apiURL: apiURL, tokenFile: tokenFile, maxConcurrent: maxConcurrent,
 		apiQPS: apiQPS, apiBurst: apiBurst, watchNamespaces: watchNamespaces, watchSelector: watchSelector,
+		pprofAddr: pprofAddr, digestKey: digestKey,
 	}); err != nil {
 		log.Error(err, "manager stopped")
 		os.Exit(1)
@@ -96,6 +106,8 @@ type runConfig struct {
 	apiQPS                                                      float64
 	watchNamespaces                                             []string
 	watchSelector                                               string
+	pprofAddr                                                   string
+	digestKey                                                   digestKeyConfig
 }
 
 func run(cfg runConfig) error {
@@ -124,6 +136,7 @@ func run(cfg runConfig) error {
 		Cache:                   cacheOpts,
 		Metrics:                 metricsOpts,
 		HealthProbeBindAddress:  cfg.probeAddr,
+		PprofBindAddress:        cfg.pprofAddr,
 		LeaderElection:          cfg.leaderElection,
 		LeaderElectionID:        cfg.leaderElectionID,
 		LeaderElectionNamespace: cfg.leaderElectionNamespace,
@@ -137,7 +150,12 @@ func run(cfg runConfig) error {
 		return fmt.Errorf("registering metrics: %w", err)
 	}
 	ctx := ctrl.SetupSignalHandler()
+	digests, err := loadDigester(ctx, mgr.GetConfig(), cfg.digestKey)
+	if err != nil {
+		return err
+	}
 	reconciler := &controller.OutgoingWebhookReconciler{
+		Digests:      digests,
 		Client:       mgr.GetClient(),
 		APIReader:    mgr.GetAPIReader(),
 		Bitrise:      api,
@@ -169,7 +187,7 @@ func defaultToken(file string) controller.TokenSource {
 		return func() (string, error) { return token, nil }
 	}
 	return func() (string, error) {
-		data, err := os.ReadFile(file)
+		data, err := os.ReadFile(file) //nolint:gosec // G304: the file the operator's own flag names
 		if err != nil {
 			return "", fmt.Errorf("reading --bitrise-token-file: %w", err)
 		}
@@ -187,7 +205,9 @@ func envOr(key, fallback string) string {
 // cacheOptions restricts the manager's cache to the watched namespaces and
 // the OutgoingWebhooks matching the selector (Flux's sharding convention).
 func cacheOptions(namespaces []string, selector string) (cache.Options, error) {
-	opts := cache.Options{DefaultTransform: trimCachedObject}
+	// The operator never reads managed fields, often the larger part of an
+	// object.
+	opts := cache.Options{DefaultTransform: cache.TransformStripManagedFields()}
 	if len(namespaces) > 0 {
 		opts.DefaultNamespaces = map[string]cache.Config{}
 		for _, ns := range namespaces {
@@ -220,11 +240,10 @@ func (l *stringList) Set(v string) error {
 	return nil
 }
 
-// trimCachedObject drops the managed fields of cached objects: the operator
-// never reads them, and they are often the larger part of an object.
-func trimCachedObject(obj any) (any, error) {
-	if o, ok := obj.(metav1.Object); ok {
-		o.SetManagedFields(nil)
+// flagValue is the value of a flag of the command line, "" when unknown.
+func flagValue(name string) string {
+	if f := flag.Lookup(name); f != nil {
+		return f.Value.String()
 	}
-	return obj, nil
+	return ""
 }

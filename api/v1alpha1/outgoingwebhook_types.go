@@ -40,6 +40,22 @@ const (
 	// any new create (Crossplane's create-pending marker).
 	CreatePendingAnnotation = "webhooks.bitrise.io/create-pending"
 
+	// CreatePendingSecretDigestAnnotation is set with CreatePendingAnnotation
+	// (in the same write as the finalizer, before the create is sent) to the
+	// digest of the webhook secret the create sends, and removed with it.
+	// When a pending create is resolved, it becomes status.secretDigest: the
+	// webhook found has the secret that was sent, whatever the Secret holds
+	// now.
+	CreatePendingSecretDigestAnnotation = "webhooks.bitrise.io/create-pending-secret-digest"
+
+	// CreatePendingSentAnnotation is set with CreatePendingAnnotation to the
+	// digest of the url, events and headers the create sends (the
+	// status.lastWrite.sent to be), and removed with it. When a pending
+	// create is resolved it becomes status.lastWrite.sent, so that what the
+	// API made of the create is recorded as its answer and not taken for
+	// drift.
+	CreatePendingSentAnnotation = "webhooks.bitrise.io/create-pending-sent"
+
 	// Finalizer guards the remote webhook: it is removed once the remote
 	// webhook is deleted (or orphaned by policy).
 	Finalizer = "webhooks.bitrise.io/finalizer"
@@ -184,9 +200,12 @@ type OutgoingWebhookStatus struct {
 
 	// SecretDigest identifies the webhook secret last applied, so that a
 	// change of the secret (which Bitrise never returns) is detected. It is a
-	// salted Argon2id hash (PHC string format), which cannot be turned back
-	// into the secret. Empty when no secret is applied or the secret of an
-	// adopted webhook is unknown.
+	// salted HMAC-SHA256 under a key only the operator holds, in a PHC-like
+	// string ($hmac-sha256$k=<key id>$<salt>$<mac>): without the key it can
+	// neither be turned back into the secret nor used to test guesses.
+	// Earlier versions wrote a salted Argon2id hash ($argon2id$...), which is
+	// still verified and then re-stamped. Empty when no secret is applied or
+	// the secret of an adopted webhook is unknown.
 	// +optional
 	SecretDigest string `json:"secretDigest,omitempty"`
 
@@ -208,8 +227,9 @@ type OutgoingWebhookStatus struct {
 // LastWrite holds digests of the operator's last write of the remote webhook:
 // what was sent and what the API answered. Neither can be turned back into a
 // header value: a digest that covers a header value from the Secret is a
-// salted Argon2id hash (PHC string format), any other a SHA-256 of values
-// the spec shows anyway ("sha256:" and 64 hex digits).
+// keyed digest made with the operator's digest key (as status.secretDigest),
+// any other a SHA-256 of values the spec shows anyway ("sha256:" and 64 hex
+// digits).
 type LastWrite struct {
 	// Sent is the digest of the url, events and headers last sent.
 	// +kubebuilder:validation:MaxLength=256

@@ -20,6 +20,12 @@ type cpuSample struct {
 	machineBusy float64            // seconds, all cores
 }
 
+// cpuSeconds is the CPU time (user+system) pid has used, in seconds.
+func cpuSeconds(pid int) (float64, bool) {
+	_, _, secs, ok := procStat(pid)
+	return secs, ok
+}
+
 func sampleCPU() cpuSample {
 	s := cpuSample{at: time.Now(), byProcess: map[string]float64{}}
 	self := os.Getpid()

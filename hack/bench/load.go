@@ -90,15 +90,36 @@ func (b *bench) planWebhooks() []*webhookPlan {
 }
 
 // createWebhooks creates the planned webhooks as fast as the client
-// goroutines can, noting when each create was sent.
-func createWebhooks(ctx context.Context, kube client.Client, plans []*webhookPlan, clients int) error {
+// goroutines can, noting when each create was sent. With secrets, each
+// first gets its Secret, with a webhook secret and one sensitive header
+// (what real users set), so that the time to Ready includes the Secret.
+func createWebhooks(ctx context.Context, kube client.Client, plans []*webhookPlan, clients int, secrets bool) error {
 	return parallel(ctx, len(plans), clients, func(i int) error {
 		plans[i].sentAt = time.Now()
+		if secrets {
+			owh := plans[i].owh
+			secret := &corev1.Secret{
+				ObjectMeta: metav1.ObjectMeta{Namespace: owh.Namespace, Name: owh.Name + "-secret"},
+				StringData: map[string]string{
+					"secret":  randomText(32),
+					"headers": "X-Bench-Token: " + randomText(24) + "\n",
+				},
+			}
+			if err := kube.Create(ctx, secret); err != nil && !apierrors.IsAlreadyExists(err) {
+				return fmt.Errorf("creating Secret %s: %w", secret.Name, err)
+			}
+			owh.Spec.SecretRef = &webhooksv1alpha1.SecretReference{Name: secret.Name}
+		}
 		if err := kube.Create(ctx, plans[i].owh); err != nil {
 			return fmt.Errorf("creating %s: %w", plans[i].key, err)
 		}
 		return nil
 	})
+}
+
+// randomText returns n random hex digits.
+func randomText(n int) string {
+	return randomHex((n + 1) / 2)[:n]
 }
 
 // lastAppliedAnnotation is what client-side `kubectl apply` (and tools

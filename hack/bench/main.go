@@ -49,6 +49,26 @@ type params struct {
 	SteadySlack          float64
 	Out                  string
 	Manager              string
+	// WebhookSecrets gives every webhook a Secret with `secret` and
+	// `headers`, as real users do.
+	WebhookSecrets bool
+	Preset         string
+	// RSSTargetMiB bounds the manager's peak RSS.
+	RSSTargetMiB float64
+	// RestartTimeout bounds the wait for a restarted manager to reconcile
+	// every webhook once.
+	RestartTimeout time.Duration
+}
+
+// presets are named sets of flag values; flags given explicitly win.
+var presets = map[string]map[string]string{
+	// 10,000 webhooks over 100 apps, with the API budget to match. The
+	// drift check interval is longer, or 2 cores could not keep up with
+	// 1000 reconciles a second; the unrelated Secrets are left out.
+	"large": {
+		"n": "10000", "apps": "100", "qps": "200", "interval": "1m", "steady-intervals": "2",
+		"secrets": "0", "timeout": "30m", "rss-target-mib": "192", "restart-timeout": "10m",
+	},
 }
 
 func parseFlags() params {
@@ -71,7 +91,28 @@ func parseFlags() params {
 	flag.Float64Var(&p.SteadySlack, "steady-slack", 0.15, "steady-state list target: the ideal K*ceil(N/(50K)) plus this fraction")
 	flag.StringVar(&p.Manager, "manager", "", "a manager binary to run instead of building ./cmd (to compare builds)")
 	flag.StringVar(&p.Out, "out", filepath.Join("bin", "bench", "results.json"), "JSON results file")
+	flag.BoolVar(&p.WebhookSecrets, "webhook-secrets", true, "give every webhook a Secret (spec.secretRef) with keys `secret` and `headers` (one header); false: no Secret, the shape of earlier benchmarks")
+	flag.Float64Var(&p.RSSTargetMiB, "rss-target-mib", 96, "target for the manager's peak RSS (VmHWM), MiB")
+	flag.DurationVar(&p.RestartTimeout, "restart-timeout", 3*time.Minute, "give up waiting for a restarted manager to reconcile every webhook after this")
+	flag.StringVar(&p.Preset, "preset", "", "a named set of flags (explicit flags win): large = -n 10000 -apps 100 -qps 200 -interval 1m -steady-intervals 2 -secrets 0 -timeout 30m -rss-target-mib 192")
 	flag.Parse()
+	if p.Preset != "" {
+		values, ok := presets[p.Preset]
+		if !ok {
+			fmt.Fprintf(os.Stderr, "bench: unknown -preset %q\n", p.Preset)
+			os.Exit(2)
+		}
+		explicit := map[string]bool{}
+		flag.Visit(func(f *flag.Flag) { explicit[f.Name] = true })
+		for name, value := range values {
+			if !explicit[name] {
+				if err := flag.Set(name, value); err != nil {
+					fmt.Fprintf(os.Stderr, "bench: preset %s: %v\n", p.Preset, err)
+					os.Exit(2)
+				}
+			}
+		}
+	}
 	return p
 }
 
@@ -235,7 +276,22 @@ func (b *bench) measure(ctx context.Context) error {
 		return err
 	}
 	b.checkRemote()
-	return b.memory(ctx, mgr)
+	b.res.Memory = &memoryFigures{Method: memoryMethod}
+	if b.res.Memory.AfterSteady, err = mgr.rss(); err != nil {
+		return err
+	}
+	if err := mgr.stop(); err != nil {
+		return err
+	}
+	restarted, err := b.restart(ctx, tr)
+	if err != nil {
+		return err
+	}
+	defer func() { _ = restarted.stop() }()
+	if b.res.Memory.RestartRun, err = restarted.rss(); err != nil {
+		return err
+	}
+	return b.memory(ctx, restarted)
 }
 
 func (b *bench) managerArgs() []string {

@@ -23,9 +23,12 @@ func (b *bench) converge(ctx context.Context, tr *tracker, mgr *managerProcess) 
 	progress("creating %d webhooks over %d apps and %d namespaces (interval %s, latency %s, api-qps %g, burst %d)",
 		b.p.N, b.p.Apps, b.p.Namespaces, b.p.Interval, b.p.Latency, b.p.QPS, b.p.Burst)
 	b.env.Fake.ResetRequests()
+	tr.updates.Store(0)
+	tr.countUpdates.Store(true)
 	cpuStart := sampleCPU()
+	mgrCPUStart, _ := cpuSeconds(mgr.cmd.Process.Pid)
 	start := time.Now()
-	if err := createWebhooks(ctx, b.kube, plans, b.p.Clients); err != nil {
+	if err := createWebhooks(ctx, b.kube, plans, b.p.Clients, b.p.WebhookSecrets); err != nil {
 		return false, err
 	}
 	createdIn := time.Since(start)
@@ -44,7 +47,12 @@ func (b *bench) converge(ctx context.Context, tr *tracker, mgr *managerProcess) 
 		return false, err
 	}
 	cpuEnd := sampleCPU()
+	mgrCPUEnd, _ := cpuSeconds(mgr.cmd.Process.Pid)
+	tr.countUpdates.Store(false)
 	c := b.convergenceFigures(tr, plans, perApp, start, cpuStart, cpuEnd)
+	c.ManagerCPUSeconds = mgrCPUEnd - mgrCPUStart
+	c.ResourceWrites = tr.updates.Load()
+	c.WritesPerResource = float64(c.ResourceWrites) / float64(len(plans))
 	c.CreateSeconds = createdIn.Seconds()
 	if !c.Converged {
 		c.Pending = tr.pendingReasons(keys)
@@ -158,30 +166,19 @@ func (b *bench) checkRemote() {
 	b.res.Remote = r
 }
 
-// memory reads the peak RSS of the converged manager, then compares two
-// fresh manager runs that do the same work, one without and one with the
-// unrelated Secrets; see memoryMethod.
-func (b *bench) memory(ctx context.Context, mgr *managerProcess) error {
-	m := &memoryFigures{Method: memoryMethod}
-	var err error
-	if m.AfterSteady, err = mgr.rss(); err != nil {
-		return err
-	}
-	b.res.Memory = m
+// memory compares two fresh manager runs that do the same work, one
+// without and one with the unrelated Secrets (see memoryMethod); without is
+// the restarted manager, run 2.
+func (b *bench) memory(ctx context.Context, without *managerProcess) error {
+	m := b.res.Memory
 	if b.p.Secrets == 0 {
 		return nil
 	}
-	if err := mgr.stop(); err != nil {
+	progress("memory: run 2 (the restart) settles without unrelated Secrets, %s", b.p.MemSettle)
+	if err := keepRunning(ctx, without, b.p.MemSettle); err != nil {
 		return err
 	}
-
-	progress("memory: fresh manager without unrelated Secrets, %s", b.p.MemSettle)
-	b.env.Fake.ResetRequests()
-	without, err := b.settledManager(ctx, "manager-2-without-secrets.log")
-	if err != nil {
-		return err
-	}
-	defer func() { _ = without.stop() }()
+	var err error
 	if m.WithoutSecrets, err = without.rss(); err != nil {
 		return err
 	}
@@ -225,7 +222,13 @@ const memoryMethod = "peak RSS (VmHWM) of fresh manager runs doing the same work
 
 // settledManager starts a manager and lets it run for the settle time.
 func (b *bench) settledManager(ctx context.Context, logName string) (*managerProcess, error) {
-	mgr, err := startManager(b.binary, b.env, b.token, b.managerArgs(), filepath.Join(b.logDir, logName))
+	// Metrics on, as in run 2, so that the runs compare.
+	addr, err := freeAddress()
+	if err != nil {
+		return nil, err
+	}
+	args := append(b.managerArgs(), "--metrics-bind-address", addr, "--metrics-secure=false")
+	mgr, err := startManager(b.binary, b.env, b.token, args, filepath.Join(b.logDir, logName))
 	if err != nil {
 		return nil, err
 	}

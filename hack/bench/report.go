@@ -21,6 +21,7 @@ type results struct {
 	Convergence *convergenceFigures `json:"convergence,omitempty"`
 	Steady      *steadyFigures      `json:"steady_state,omitempty"`
 	Remote      *remoteFigures      `json:"remote,omitempty"`
+	Restart     *restartFigures     `json:"restart,omitempty"`
 	Memory      *memoryFigures      `json:"memory,omitempty"`
 	Targets     []target            `json:"targets"`
 
@@ -40,6 +41,9 @@ type parameters struct {
 	SteadyIntervals        int     `json:"steady_intervals"`
 	SteadySlack            float64 `json:"steady_slack"`
 	Secrets                int     `json:"secrets"`
+	WebhookSecrets         bool    `json:"webhook_secrets"`
+	Preset                 string  `json:"preset,omitempty"`
+	RSSTargetMiB           float64 `json:"rss_target_mib"`
 	SecretBytes            int     `json:"secret_bytes"`
 	SecretsApplied         bool    `json:"secrets_kubectl_applied"`
 	MemSettleSeconds       float64 `json:"mem_settle_s"`
@@ -63,12 +67,18 @@ type convergenceFigures struct {
 	ThroughputRatio  float64 `json:"throughput_ratio"`
 	// The same for the minimum calls: how much longer than a perfect
 	// operator under the same rate limit.
-	MinimumRateLimitSeconds float64          `json:"minimum_rate_limit_s"`
-	MinimumThroughputRatio  float64          `json:"minimum_throughput_ratio"`
-	CPU                     cpuUse           `json:"cpu"`
-	TimelineWidthSeconds    float64          `json:"timeline_width_s"`
-	Timeline                []timelineBucket `json:"timeline"`
-	Pending                 map[string]int   `json:"pending_by_reason,omitempty"`
+	MinimumRateLimitSeconds float64 `json:"minimum_rate_limit_s"`
+	MinimumThroughputRatio  float64 `json:"minimum_throughput_ratio"`
+	CPU                     cpuUse  `json:"cpu"`
+	// ManagerCPUSeconds is the CPU time the manager used (user+system).
+	ManagerCPUSeconds float64 `json:"manager_cpu_s"`
+	// ResourceWrites are OutgoingWebhook updates seen by a watch (the
+	// creates are not counted); WritesPerResource divides by the count.
+	ResourceWrites       int64            `json:"resource_writes"`
+	WritesPerResource    float64          `json:"writes_per_resource"`
+	TimelineWidthSeconds float64          `json:"timeline_width_s"`
+	Timeline             []timelineBucket `json:"timeline"`
+	Pending              map[string]int   `json:"pending_by_reason,omitempty"`
 }
 
 type steadyFigures struct {
@@ -100,8 +110,10 @@ type remoteFigures struct {
 }
 
 type memoryFigures struct {
-	Method               string  `json:"method"`
-	AfterSteady          rss     `json:"after_steady"`
+	Method      string `json:"method"`
+	AfterSteady rss    `json:"after_steady"`
+	// RestartRun is run 2 right after its restart measurement.
+	RestartRun           rss     `json:"restart_run"`
 	WithoutSecrets       rss     `json:"without_secrets"`
 	WithSecretsAdded     rss     `json:"with_secrets_added"`
 	WithSecretsRestart   rss     `json:"with_secrets_restart"`
@@ -128,12 +140,20 @@ func newResults(p params) *results {
 		APIQPS: p.QPS, APIBurst: p.Burst, MaxConcurrentReconcile: p.MaxConcurrent, ClientGoroutines: p.Clients,
 		SteadyIntervals: p.SteadyIntervals, SteadySlack: p.SteadySlack,
 		Secrets: p.Secrets, SecretBytes: p.SecretBytes, SecretsApplied: p.SecretsApplied,
+		WebhookSecrets: p.WebhookSecrets, Preset: p.Preset, RSSTargetMiB: p.RSSTargetMiB,
 		MemSettleSeconds: p.MemSettle.Seconds(), TimeoutSeconds: p.ConvergeTimeout.Seconds(),
 	}}
 }
 
 // memoryTargetMiB is what unrelated Secrets may add to the manager's peak RSS.
 const memoryTargetMiB = 20
+
+// writesPerResourceTarget bounds the API-server writes per created
+// resource; restartCPUTarget the CPU-seconds of a restart.
+const (
+	writesPerResourceTarget = 3
+	restartCPUTarget        = 15
+)
 
 // throughputTarget bounds convergence time over the rate limit's own time.
 const throughputTarget = 1.15
@@ -171,6 +191,20 @@ func (r *results) judge() {
 		add("steady writes to resources", fmt.Sprint(s.ResourceWrites), "0", s.ResourceWrites == 0, "OutgoingWebhook updates seen by a watch")
 	} else {
 		skip("steady state", "", "not converged")
+	}
+	add("writes per created resource", fmt.Sprintf("%.2f (%d)", c.WritesPerResource, c.ResourceWrites), fmt.Sprintf("<= %d", writesPerResourceTarget),
+		c.Converged && c.WritesPerResource <= writesPerResourceTarget,
+		"OutgoingWebhook updates seen by a watch during convergence: metadata (finalizer + create-pending marker), metadata (marker removed), status")
+	if rs := r.Restart; rs != nil {
+		add("restart: writes", fmt.Sprint(rs.ResourceWrites), "0", rs.ResourceWrites == 0, "a fresh manager over Ready webhooks")
+		add("restart: lists per app", fmt.Sprintf("%.2f (%d lists)", rs.ListsPerApp, rs.Calls.Lists), "<= 1", rs.ListsPerApp <= 1, "")
+		add("restart: manager CPU-seconds", fmt.Sprintf("%.1f (%d reconciles in %.1fs)", rs.CPUSeconds, rs.Reconciles, rs.Seconds),
+			fmt.Sprintf("<= %d", restartCPUTarget), rs.CPUSeconds <= restartCPUTarget, "process start to every webhook reconciled once")
+	}
+	if m := r.Memory; m != nil {
+		peak := max(m.AfterSteady.PeakMiB, m.WithoutSecrets.PeakMiB, m.RestartRun.PeakMiB)
+		add("manager peak RSS", fmt.Sprintf("%.1f MiB", peak), fmt.Sprintf("<= %.0f MiB", r.Parameters.RSSTargetMiB), peak <= r.Parameters.RSSTargetMiB,
+			"VmHWM: convergence and steady state (run 1), restart (run 2)")
 	}
 	if rem := r.Remote; rem != nil {
 		add("one remote webhook per resource", fmt.Sprintf("%d found, %d duplicate URLs", rem.Found, rem.Duplicates),
@@ -228,6 +262,7 @@ func (r *results) print(out io.Writer) {
 	row("webhooks / apps / namespaces", "%d / %d / %d", p.N, p.Apps, p.Namespaces)
 	row("interval / fake latency", "%s / %s", secs(p.IntervalSeconds), secs(p.LatencySeconds))
 	row("unrelated Secrets", "%d of %d bytes (kubectl-applied annotation: %t)", p.Secrets, p.SecretBytes, p.SecretsApplied)
+	row("webhook Secrets", "%t (each webhook: a Secret with `secret` and one header)", p.WebhookSecrets)
 	row("manager", "--api-qps %g --api-burst %d --max-concurrent-reconciles %d", p.APIQPS, p.APIBurst, p.MaxConcurrentReconcile)
 
 	if c := r.Convergence; c != nil {
@@ -247,6 +282,8 @@ func (r *results) print(out io.Writer) {
 			row("same for the minimum calls", "%.2f (%.1fs / %.1fs)", c.MinimumThroughputRatio, c.TotalSeconds, c.MinimumRateLimitSeconds)
 		}
 		row("CPU (cores busy, average)", "%s", c.CPU)
+		row("manager CPU", "%.1f s", c.ManagerCPUSeconds)
+		row("writes to the resources", "%d, %.2f per resource", c.ResourceWrites, c.WritesPerResource)
 		for reason, n := range c.Pending {
 			row("not Ready: "+reason, "%d", n)
 		}
@@ -272,9 +309,17 @@ func (r *results) print(out io.Writer) {
 		section("Remote state")
 		row("webhooks on the fake", "%d (expected %d, %d duplicate URLs)", rem.Found, rem.Expected, rem.Duplicates)
 	}
+	if rs := r.Restart; rs != nil {
+		section("Restart over Ready webhooks (run 2)")
+		row("every webhook reconciled once", "%d reconciles in %.1fs", rs.Reconciles, rs.Seconds)
+		row("manager CPU", "%.1f s", rs.CPUSeconds)
+		row("API calls", "%s (%.2f lists per app)", rs.Calls, rs.ListsPerApp)
+		row("writes to the resources", "%d", rs.ResourceWrites)
+	}
 	if mem := r.Memory; mem != nil {
 		section("Memory (manager RSS)")
 		row("after steady state (run 1)", "%s", mem.AfterSteady)
+		row("run 2 after its restart", "%s", mem.RestartRun)
 		if p.Secrets > 0 {
 			row("run 2, no unrelated Secrets", "%s  (%d API calls while settling)", mem.WithoutSecrets, mem.RestartCalls)
 			row(fmt.Sprintf("run 2, after %d Secrets added", p.Secrets), "%s  (created in %.1fs)", mem.WithSecretsAdded, mem.SecretsCreateSeconds)

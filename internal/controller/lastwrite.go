@@ -68,12 +68,13 @@ func material(shapes ...webhookShape) string {
 
 const sha256Prefix = "sha256:"
 
-// newWriteDigest digests material. It is a salted Argon2id hash when the
-// material holds header values from the Secret, and a SHA-256 otherwise:
-// then everything in it is in the spec already, and it costs nothing.
-func newWriteDigest(material string, sensitive bool) (string, error) {
+// newWriteDigest digests material. It is a keyed digest (the operator's
+// digest key, as status.secretDigest) when the material holds header values
+// from the Secret, and a SHA-256 otherwise: then everything in it is in the
+// spec already.
+func newWriteDigest(dg *secretdigest.Digester, material string, sensitive bool) (string, error) {
 	if sensitive {
-		return secretdigest.New(material)
+		return dg.Digest(material)
 	}
 	sum := sha256.Sum256([]byte(material))
 	return sha256Prefix + hex.EncodeToString(sum[:]), nil
@@ -81,17 +82,17 @@ func newWriteDigest(material string, sensitive bool) (string, error) {
 
 // writeDigestMatches reports whether digest was made from material by
 // newWriteDigest; an empty or malformed digest matches nothing.
-func writeDigestMatches(digest, material string) bool {
+func writeDigestMatches(dg *secretdigest.Digester, digest, material string) bool {
 	if rest, ok := strings.CutPrefix(digest, sha256Prefix); ok {
 		sum := sha256.Sum256([]byte(material))
 		return subtle.ConstantTimeCompare([]byte(rest), []byte(hex.EncodeToString(sum[:]))) == 1
 	}
-	return secretdigest.Matches(digest, material)
+	return dg.Matches(digest, material)
 }
 
 // sentDigest records that d is about to be sent.
-func sentDigest(d desiredWebhook) (*webhooksv1alpha1.LastWrite, error) {
-	sent, err := newWriteDigest(material(desiredShape(d)), len(d.secretHeaders) > 0)
+func (r *OutgoingWebhookReconciler) sentDigest(d desiredWebhook) (*webhooksv1alpha1.LastWrite, error) {
+	sent, err := newWriteDigest(r.Digests, material(desiredShape(d)), len(d.secretHeaders) > 0)
 	if err != nil {
 		return nil, err
 	}
@@ -99,8 +100,8 @@ func sentDigest(d desiredWebhook) (*webhooksv1alpha1.LastWrite, error) {
 }
 
 // answeredDigest records that the API answered answer to the write of d.
-func answeredDigest(lw *webhooksv1alpha1.LastWrite, d desiredWebhook, answer bitrise.Webhook) error {
-	digest, err := newWriteDigest(material(desiredShape(d), remoteShape(answer)), len(d.secretHeaders) > 0)
+func (r *OutgoingWebhookReconciler) answeredDigest(lw *webhooksv1alpha1.LastWrite, d desiredWebhook, answer bitrise.Webhook) error {
+	digest, err := newWriteDigest(r.Digests, material(desiredShape(d), remoteShape(answer)), len(d.secretHeaders) > 0)
 	if err != nil {
 		return err
 	}
@@ -109,17 +110,17 @@ func answeredDigest(lw *webhooksv1alpha1.LastWrite, d desiredWebhook, answer bit
 }
 
 // lastSent reports whether d is what the last write sent.
-func lastSent(lw *webhooksv1alpha1.LastWrite, d desiredWebhook) bool {
-	return lw != nil && writeDigestMatches(lw.Sent, material(desiredShape(d)))
+func (r *OutgoingWebhookReconciler) lastSent(lw *webhooksv1alpha1.LastWrite, d desiredWebhook) bool {
+	return lw != nil && writeDigestMatches(r.Digests, lw.Sent, material(desiredShape(d)))
 }
 
 // needsWrite reports whether the remote webhook must be updated to match
 // the desired state, by the rule at the top of this file.
-func needsWrite(d desiredWebhook, remote bitrise.Webhook, lw *webhooksv1alpha1.LastWrite) bool {
-	if !lastSent(lw, d) {
+func (r *OutgoingWebhookReconciler) needsWrite(d desiredWebhook, remote bitrise.Webhook, lw *webhooksv1alpha1.LastWrite) bool {
+	if !r.lastSent(lw, d) {
 		return needsUpdate(d, remote)
 	}
-	if lw.Answer != "" && writeDigestMatches(lw.Answer, material(desiredShape(d), remoteShape(remote))) {
+	if lw.Answer != "" && writeDigestMatches(r.Digests, lw.Answer, material(desiredShape(d), remoteShape(remote))) {
 		return false
 	}
 	return !sameButForm(d, remote)

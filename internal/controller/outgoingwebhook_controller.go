@@ -50,7 +50,10 @@ type OutgoingWebhookReconciler struct {
 	// Observations shares recent lists of an app's webhooks between
 	// reconciles; NewObservations when nil.
 	Observations *bitrise.Observations
-	Recorder     events.EventRecorder
+	// Digests makes and checks status.secretDigest and the digests of
+	// status.lastWrite that cover Secret values; required.
+	Digests  *secretdigest.Digester
+	Recorder events.EventRecorder
 
 	// claimants lists an app's resources from the API server when the
 	// cache holds only a shard of them; nil: from the cache.
@@ -67,6 +70,7 @@ const (
 	eventAdopted        = "Adopted"
 	eventDeleted        = "Deleted"
 	eventOrphaned       = "Orphaned"
+	eventRestamped      = "SecretDigestRestamped"
 )
 
 // +kubebuilder:rbac:groups=webhooks.bitrise.io,resources=outgoingwebhooks,verbs=get;list;watch;update;patch
@@ -102,12 +106,11 @@ func (r *OutgoingWebhookReconciler) Reconcile(ctx context.Context, req ctrl.Requ
 	if !obj.DeletionTimestamp.IsZero() {
 		return r.reconcileDelete(ctx, obj, p)
 	}
-	if controllerutil.AddFinalizer(obj, webhooksv1alpha1.Finalizer) {
-		// The finalizer is stored before any call to Bitrise.
-		if err := p.patch(ctx); err != nil {
-			return ctrl.Result{}, err
-		}
-	}
+	// The finalizer is stored before any write to Bitrise, but not in a
+	// write of its own: create stores it with its create-pending marker, a
+	// pass that changes a webhook it found stores it first
+	// (ensureFinalizerStored), and any other pass with its status.
+	controllerutil.AddFinalizer(obj, webhooksv1alpha1.Finalizer)
 	if obj.Spec.Suspend {
 		log.V(1).Info("suspended: no calls to the Bitrise API")
 		return ctrl.Result{}, nil
@@ -190,6 +193,7 @@ func (r *OutgoingWebhookReconciler) reconcileNormal(ctx context.Context, obj *we
 
 // converge acts on one observation of the app's webhooks.
 func (r *OutgoingWebhookReconciler) converge(ctx context.Context, obj *webhooksv1alpha1.OutgoingWebhook, p *patcher, api writer, remote []bitrise.Webhook, peers appPeers, desired desiredWebhook) error {
+	takePendingDigests(obj)
 	current, err := r.resolveCurrent(ctx, obj, remote, peers.ownedSlugs(obj), desired)
 	if err != nil {
 		return err
@@ -197,7 +201,16 @@ func (r *OutgoingWebhookReconciler) converge(ctx context.Context, obj *webhooksv
 	if current == nil {
 		return r.create(ctx, obj, p, api, desired)
 	}
-	if !secretUpToDate(obj.Status.SecretDigest, desired.Secret) {
+	upToDate, err := r.secretUpToDate(ctx, obj, desired.Secret)
+	if err != nil {
+		return err
+	}
+	if !upToDate || needsUpdate(desired, *current) {
+		if err := p.ensureFinalizerStored(ctx); err != nil {
+			return err
+		}
+	}
+	if !upToDate {
 		// PUT cannot change the secret: replace the webhook, deleting the
 		// old one first so that two are never left behind.
 		if err := api.delete(ctx, current.Slug); err != nil && !bitrise.IsNotFound(err) {
@@ -209,8 +222,8 @@ func (r *OutgoingWebhookReconciler) converge(ctx context.Context, obj *webhooksv
 		}
 		return r.create(ctx, obj, p, api, desired, withReason(eventRotated))
 	}
-	if needsWrite(desired, *current, obj.Status.LastWrite) {
-		lastWrite, err := sentDigest(desired)
+	if r.needsWrite(desired, *current, obj.Status.LastWrite) {
+		lastWrite, err := r.sentDigest(desired)
 		if err != nil {
 			return err
 		}
@@ -228,7 +241,7 @@ func (r *OutgoingWebhookReconciler) converge(ctx context.Context, obj *webhooksv
 		if err != nil {
 			return classifyAPIError(err, obj.Spec.AppSlug)
 		}
-		if err := answeredDigest(lastWrite, desired, *updated); err != nil {
+		if err := r.answeredDigest(lastWrite, desired, *updated); err != nil {
 			return err
 		}
 		obj.Status.LastWrite = lastWrite
@@ -280,8 +293,8 @@ func (r *OutgoingWebhookReconciler) resolveCurrent(ctx context.Context, obj *web
 		// whose digest was stored before the create, and what it made is
 		// what the API answered to it, if it still matches what was sent.
 		logf.FromContext(ctx).Info("resolved a pending create", "slug", w.Slug)
-		if lw := obj.Status.LastWrite; lw != nil && lw.Answer == "" && lastSent(lw, desired) && sameButForm(desired, *w) {
-			if err := answeredDigest(lw, desired, *w); err != nil {
+		if lw := obj.Status.LastWrite; lw != nil && lw.Answer == "" && r.lastSent(lw, desired) && sameButForm(desired, *w) {
+			if err := r.answeredDigest(lw, desired, *w); err != nil {
 				return nil, err
 			}
 		}
@@ -311,26 +324,31 @@ func (r *OutgoingWebhookReconciler) create(ctx context.Context, obj *webhooksv1a
 	digest := ""
 	if desired.Secret != "" {
 		var err error
-		if digest, err = secretdigest.New(desired.Secret); err != nil {
+		if digest, err = r.Digests.Digest(desired.Secret); err != nil {
 			return err
 		}
 	}
-	obj.Status.SecretDigest = digest
-	lastWrite, err := sentDigest(desired)
+	lastWrite, err := r.sentDigest(desired)
 	if err != nil {
 		return err
 	}
-	obj.Status.LastWrite = lastWrite
 	if obj.Annotations == nil {
 		obj.Annotations = map[string]string{}
 	}
 	obj.Annotations[webhooksv1alpha1.CreatePendingAnnotation] = desired.URL
+	delete(obj.Annotations, webhooksv1alpha1.CreatePendingSecretDigestAnnotation)
+	if digest != "" {
+		obj.Annotations[webhooksv1alpha1.CreatePendingSecretDigestAnnotation] = digest
+	}
+	obj.Annotations[webhooksv1alpha1.CreatePendingSentAnnotation] = lastWrite.Sent
 	if !meta.IsStatusConditionTrue(obj.Status.Conditions, webhooksv1alpha1.ConditionReconciling) {
 		// A create retried after a transient failure keeps that condition,
 		// so that a failing create does not write the status twice a retry.
 		markReconciling(obj, webhooksv1alpha1.ReasonProgressing, "Creating the remote webhook")
 	}
-	if err := p.patch(ctx); err != nil {
+	// One write before the create: the marker and the digests, with the
+	// finalizer of a new resource. The status goes out with the outcome.
+	if err := p.patchMetadata(ctx); err != nil {
 		return err
 	}
 
@@ -340,17 +358,18 @@ func (r *OutgoingWebhookReconciler) create(ctx context.Context, obj *webhooksv1a
 	if err != nil {
 		if createRefused(err) {
 			// A definite refusal made nothing: there is no outcome to resolve.
-			delete(obj.Annotations, webhooksv1alpha1.CreatePendingAnnotation)
-			obj.Status.LastWrite = nil
+			clearPending(obj)
 		}
 		// Otherwise the marker stays: the webhook may exist although the
 		// answer is an error.
 		return classifyAPIError(err, obj.Spec.AppSlug)
 	}
-	if err := answeredDigest(lastWrite, desired, *created); err != nil {
+	if err := r.answeredDigest(lastWrite, desired, *created); err != nil {
 		return err // the marker stays: the next pass finds the webhook by its URL
 	}
-	delete(obj.Annotations, webhooksv1alpha1.CreatePendingAnnotation)
+	clearPending(obj)
+	obj.Status.SecretDigest = digest
+	obj.Status.LastWrite = lastWrite
 	recordRemote(obj, created)
 	if o.reason == eventRotated {
 		metrics.SecretRotated()
@@ -512,7 +531,7 @@ func (r *OutgoingWebhookReconciler) orphanedWithNamespace(ctx context.Context, o
 
 func (r *OutgoingWebhookReconciler) release(ctx context.Context, obj *webhooksv1alpha1.OutgoingWebhook, p *patcher) (ctrl.Result, error) {
 	controllerutil.RemoveFinalizer(obj, webhooksv1alpha1.Finalizer)
-	delete(obj.Annotations, webhooksv1alpha1.CreatePendingAnnotation)
+	clearPending(obj)
 	return ctrl.Result{}, p.patch(ctx)
 }
 
@@ -584,12 +603,66 @@ func (r *OutgoingWebhookReconciler) apiFor(ctx context.Context, obj *webhooksv1a
 }
 
 // secretUpToDate reports whether the remote webhook has the desired secret,
-// as far as the digest of the last applied secret tells.
-func secretUpToDate(digest, secret string) bool {
+// as far as status.secretDigest tells. A digest of the secret in the
+// Argon2id form of earlier versions is re-stamped with the current key, so
+// that an upgrade rotates nothing. A digest made with a key the operator no
+// longer has (its Secret was deleted) cannot be checked: it is taken as
+// current and re-stamped, with a Warning event, rather than rotating every
+// webhook; a change of the secret made while the key was lost is then
+// applied at the secret's next change.
+func (r *OutgoingWebhookReconciler) secretUpToDate(ctx context.Context, obj *webhooksv1alpha1.OutgoingWebhook, secret string) (bool, error) {
+	digest := obj.Status.SecretDigest
 	if secret == "" {
-		return digest == ""
+		return digest == "", nil
 	}
-	return secretdigest.Matches(digest, secret)
+	verdict := r.Digests.Check(digest, secret)
+	switch verdict {
+	case secretdigest.Match:
+		return true, nil
+	case secretdigest.Mismatch:
+		return false, nil
+	}
+	fresh, err := r.Digests.Digest(secret)
+	if err != nil {
+		return false, err
+	}
+	obj.Status.SecretDigest = fresh
+	log := logf.FromContext(ctx)
+	if verdict == secretdigest.MatchLegacy {
+		log.V(1).Info("re-stamped an Argon2id secret digest of an earlier version with the digest key", "digestKeyID", r.Digests.KeyID())
+		return true, nil
+	}
+	log.Info("status.secretDigest was made with a digest key the operator does not have; taking the webhook secret as applied and re-stamping the digest",
+		"digestKeyID", r.Digests.KeyID())
+	r.event(obj, corev1.EventTypeWarning, eventRestamped,
+		"status.secretDigest was made with a digest key the operator no longer has (was its Secret deleted?): re-stamped with the current key, assuming the webhook has the Secret's current secret; a secret changed while the key was lost is applied at its next change")
+	return true, nil
+}
+
+// clearPending removes the create-pending marker and the digests stored
+// beside it.
+func clearPending(obj *webhooksv1alpha1.OutgoingWebhook) {
+	delete(obj.Annotations, webhooksv1alpha1.CreatePendingAnnotation)
+	delete(obj.Annotations, webhooksv1alpha1.CreatePendingSecretDigestAnnotation)
+	delete(obj.Annotations, webhooksv1alpha1.CreatePendingSentAnnotation)
+}
+
+// takePendingDigests moves the digests stored beside a create-pending marker
+// into status: a webhook that create made has the secret it sent, and the
+// digest of what it sent is the first half of status.lastWrite (the answer
+// is recorded when the webhook is found). The marker itself is handled by
+// resolveCurrent.
+func takePendingDigests(obj *webhooksv1alpha1.OutgoingWebhook) {
+	_, pending := obj.Annotations[webhooksv1alpha1.CreatePendingAnnotation]
+	pending = pending && obj.Status.Slug == ""
+	if digest, ok := obj.Annotations[webhooksv1alpha1.CreatePendingSecretDigestAnnotation]; ok && pending {
+		obj.Status.SecretDigest = digest
+	}
+	if sent, ok := obj.Annotations[webhooksv1alpha1.CreatePendingSentAnnotation]; ok && pending {
+		obj.Status.LastWrite = &webhooksv1alpha1.LastWrite{Sent: sent}
+	}
+	delete(obj.Annotations, webhooksv1alpha1.CreatePendingSecretDigestAnnotation)
+	delete(obj.Annotations, webhooksv1alpha1.CreatePendingSentAnnotation)
 }
 
 func recordRemote(obj *webhooksv1alpha1.OutgoingWebhook, w *bitrise.Webhook) {
@@ -682,10 +755,11 @@ func (w writer) delete(ctx context.Context, slug string) error {
 // one made; a group that drifted apart joins the next list within half an
 // interval and is then scheduled with it); zero (a fresh list) when the user
 // asked for a reconcile or a create's outcome must be resolved.
-// A resource with no remote webhook yet may use an observation up to a
-// minute old: our own writes are in it, and a burst of new resources then
-// spends the API budget on creates rather than on lists. The cost is that a
-// webhook made by hand in that minute is not adopted but duplicated.
+// A resource with no remote webhook yet may use an observation as old as
+// the longer of half its interval and a minute (newResourceMaxAge): our own
+// writes are in it, and a burst of new resources then spends the API budget
+// on creates rather than on lists. The cost is that a webhook made by hand
+// in that time is not adopted but duplicated.
 func observationMaxAge(obj *webhooksv1alpha1.OutgoingWebhook) time.Duration {
 	_, pending := obj.Annotations[webhooksv1alpha1.CreatePendingAnnotation]
 	requested := obj.Annotations[webhooksv1alpha1.ReconcileRequestedAtAnnotation]

@@ -103,11 +103,38 @@ var _ = Describe("Creates whose outcome is unknown", func() {
 		got := waitReady(obj)
 		Expect(remoteSlugs(app)).To(Equal([]string{got.Status.Slug}))
 		Expect(appRequests(app)["POST"]).To(Equal(1), "the lost create is resolved by listing, not by creating again")
-		Expect(secretdigest.Matches(got.Status.SecretDigest, s)).To(BeTrue(), "the secret sent is known: no rotation")
+		Expect(digests.Check(got.Status.SecretDigest, s)).To(Equal(secretdigest.Match), "the secret sent is known: no rotation")
 		Expect(got.Annotations).NotTo(HaveKey(webhooksv1alpha1.CreatePendingAnnotation))
 	})
 
-	It("resolves a create-pending marker left by a crash between the create and the status write", func() {
+	It("resolves a create-pending marker and digest left by a crash between the create and the status write", func() {
+		s := secretValue("crash")
+		createSecret(ns, "hook-secret", map[string]string{"secret": s})
+		url := "https://hooks.example.com/crashed"
+		// What a manager that died right after its POST leaves behind: the
+		// marker and the digest of the secret it sent (written with the
+		// finalizer, in one patch), and the remote webhook.
+		sent, err := digests.Digest(s)
+		Expect(err).NotTo(HaveOccurred())
+		created := fake.Seed(app, bitrise.Webhook{URL: url, Events: []string{"build"}}, s)
+		obj := createWebhook(ns, app, func(o *webhooksv1alpha1.OutgoingWebhook) {
+			o.Spec.URL = url
+			o.Spec.SecretRef = &webhooksv1alpha1.SecretReference{Name: "hook-secret"}
+			o.Finalizers = []string{webhooksv1alpha1.Finalizer}
+			o.Annotations = map[string]string{
+				webhooksv1alpha1.CreatePendingAnnotation:             url,
+				webhooksv1alpha1.CreatePendingSecretDigestAnnotation: sent,
+			}
+		})
+		got := waitReady(obj)
+		Expect(got.Status.Slug).To(Equal(created.Slug))
+		Expect(writes(app)).To(BeZero(), "the secret sent is known: no rotation, no second create")
+		Expect(got.Status.SecretDigest).To(Equal(sent))
+		Expect(got.Annotations).NotTo(HaveKey(webhooksv1alpha1.CreatePendingAnnotation))
+		Expect(got.Annotations).NotTo(HaveKey(webhooksv1alpha1.CreatePendingSecretDigestAnnotation))
+	})
+
+	It("resolves a create-pending marker left by an earlier version (Argon2id digest in status)", func() {
 		s := secretValue("crash")
 		createSecret(ns, "hook-secret", map[string]string{"secret": s})
 		url := "https://hooks.example.com/crashed"
@@ -117,9 +144,10 @@ var _ = Describe("Creates whose outcome is unknown", func() {
 			o.Spec.SecretRef = &webhooksv1alpha1.SecretReference{Name: "hook-secret"}
 			o.Annotations = map[string]string{webhooksv1alpha1.CreatePendingAnnotation: url}
 		})
-		// What a manager that died right after its POST leaves behind: the
-		// marker, the digest of the secret it sent, and the remote webhook.
-		digest, err := secretdigest.New(s)
+		// What a manager of an earlier version that died right after its
+		// POST leaves behind: the marker, the Argon2id digest of the secret
+		// it sent in status, and the remote webhook.
+		digest, err := secretdigest.NewArgon2id(s)
 		Expect(err).NotTo(HaveOccurred())
 		current := get(obj)
 		current.Status.SecretDigest = digest
@@ -132,6 +160,8 @@ var _ = Describe("Creates whose outcome is unknown", func() {
 		Expect(remoteSlugs(app)).To(Equal([]string{created.Slug}))
 		Expect(writes(app)).To(BeZero())
 		Expect(got.Annotations).NotTo(HaveKey(webhooksv1alpha1.CreatePendingAnnotation))
+		Eventually(func() string { return get(obj).Status.SecretDigest }).Should(HavePrefix("$hmac-sha256$"), "re-stamped with the digest key")
+		Expect(digests.Check(get(obj).Status.SecretDigest, s)).To(Equal(secretdigest.Match))
 	})
 
 	It("finds what a pending create made even when the URL changed since", func() {

@@ -7,6 +7,7 @@ import (
 	"slices"
 
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
 
 	webhooksv1alpha1 "github.com/bitrise-webhook-operator/operator/api/v1alpha1"
 )
@@ -26,6 +27,15 @@ func newPatcher(c client.Client, obj *webhooksv1alpha1.OutgoingWebhook) *patcher
 }
 
 func (p *patcher) patch(ctx context.Context) error {
+	if err := p.patchMetadata(ctx); err != nil {
+		return err
+	}
+	return p.patchStatus(ctx)
+}
+
+// patchMetadata writes the finalizers and annotations, if they changed,
+// and leaves the status changes for a later patch.
+func (p *patcher) patchMetadata(ctx context.Context) error {
 	if metadataChanged(p.before, p.obj) {
 		target := p.before.DeepCopy()
 		target.Finalizers = p.obj.Finalizers
@@ -37,6 +47,11 @@ func (p *patcher) patch(ctx context.Context) error {
 		p.obj.ObjectMeta = *target.ObjectMeta.DeepCopy()
 		p.before.ObjectMeta = *target.ObjectMeta.DeepCopy()
 	}
+	return nil
+}
+
+// patchStatus writes the status, if it changed.
+func (p *patcher) patchStatus(ctx context.Context) error {
 	statusPatch := client.MergeFrom(p.before)
 	data, err := statusPatch.Data(p.obj)
 	if err != nil {
@@ -55,4 +70,13 @@ func (p *patcher) patch(ctx context.Context) error {
 
 func metadataChanged(a, b *webhooksv1alpha1.OutgoingWebhook) bool {
 	return !slices.Equal(a.Finalizers, b.Finalizers) || !maps.Equal(a.Annotations, b.Annotations)
+}
+
+// ensureFinalizerStored writes what changed, finalizer included, when the
+// finalizer is not yet stored: before a write to Bitrise.
+func (p *patcher) ensureFinalizerStored(ctx context.Context) error {
+	if controllerutil.ContainsFinalizer(p.before, webhooksv1alpha1.Finalizer) {
+		return nil
+	}
+	return p.patch(ctx)
 }

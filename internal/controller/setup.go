@@ -2,6 +2,7 @@ package controller
 
 import (
 	"context"
+	"errors"
 
 	"k8s.io/client-go/metadata"
 	ctrl "sigs.k8s.io/controller-runtime"
@@ -32,6 +33,9 @@ type Options struct {
 // watches: OutgoingWebhooks (spec changes, reconcile requests, deletion) and
 // the Secrets they reference (by a metadata-only watch that caches nothing).
 func (r *OutgoingWebhookReconciler) SetupWithManager(ctx context.Context, mgr ctrl.Manager, opts Options) error {
+	if r.Digests == nil {
+		return errors.New("OutgoingWebhookReconciler.Digests is required")
+	}
 	if r.Observations == nil {
 		r.Observations = bitrise.NewObservations()
 	}

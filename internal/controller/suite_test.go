@@ -21,6 +21,7 @@ import (
 	webhooksv1alpha1 "github.com/bitrise-webhook-operator/operator/api/v1alpha1"
 	"github.com/bitrise-webhook-operator/operator/internal/bitrise"
 	"github.com/bitrise-webhook-operator/operator/internal/bitrise/bitrisefake"
+	"github.com/bitrise-webhook-operator/operator/internal/secretdigest"
 	"github.com/bitrise-webhook-operator/operator/test/localenv"
 )
 
@@ -37,6 +38,7 @@ var (
 	scheme   = runtime.NewScheme()
 	secrets  = &secretRegistry{}
 	tokenNow = func() (string, error) { return suiteToken, nil }
+	digests  *secretdigest.Digester // the manager's digest key
 )
 
 func TestController(t *testing.T) {
@@ -70,7 +72,12 @@ var _ = BeforeSuite(func() {
 	Expect(err).NotTo(HaveOccurred())
 	api, err := bitrise.NewClient(env.FakeURL)
 	Expect(err).NotTo(HaveOccurred())
+	key, err := secretdigest.NewKey()
+	Expect(err).NotTo(HaveOccurred())
+	digests, err = secretdigest.NewDigester(key)
+	Expect(err).NotTo(HaveOccurred())
 	r := &OutgoingWebhookReconciler{
+		Digests:      digests,
 		Client:       mgr.GetClient(),
 		APIReader:    mgr.GetAPIReader(),
 		Bitrise:      api,

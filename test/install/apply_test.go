@@ -170,6 +170,7 @@ func checkManagerAccess(t *testing.T, c *cluster, deploy *appsv1.Deployment) {
 		{"create", "events.events.k8s.io", "-n", "default"},
 		{"create", "leases.coordination.k8s.io", "-n", ns},
 		{"update", "leases.coordination.k8s.io", "-n", ns},
+		{"create", "secrets", "-n", ns}, // the digest key, on first start
 		{"create", "tokenreviews.authentication.k8s.io"},
 		{"create", "subjectaccessreviews.authorization.k8s.io"},
 	} {

@@ -71,6 +71,12 @@ func TestChartDefaults(t *testing.T) {
 	if want := kustomized.Spec.Template.Spec.Containers[0].SecurityContext; !reflect.DeepEqual(manager.SecurityContext, want) {
 		t.Errorf("container securityContext %+v, want %+v", manager.SecurityContext, want)
 	}
+	// Same environment: the digest key's namespace, and GOMEMLIMIT from the
+	// memory limit in bytes.
+	if want := kustomized.Spec.Template.Spec.Containers[0].Env; !reflect.DeepEqual(manager.Env, want) {
+		t.Errorf("env %+v, want %+v", manager.Env, want)
+	}
+	checkMemoryLimitEnv(t, manager)
 
 	svc := convert[corev1.Service](t, find(t, objs, "Service", fullname+"-metrics"))
 	if !labels.SelectorFromSet(svc.Spec.Selector).Matches(labels.Set(deploy.Spec.Template.Labels)) {
@@ -120,10 +126,15 @@ func TestChartRBACMatchesKustomize(t *testing.T) {
 			t.Errorf("ClusterRole %s aggregation labels %v, want %v", got.Name, got.Labels, want.Labels)
 		}
 	}
-	want := convert[rbacv1.Role](t, find(t, kustomizeObjs, "Role", "bitrise-webhook-operator-leader-election-role"))
-	got := convert[rbacv1.Role](t, find(t, chartObjs, "Role", fullname+"-leader-election"))
-	if !reflect.DeepEqual(got.Rules, want.Rules) {
-		t.Errorf("leader election Role rules\n%+v, want\n%+v", got.Rules, want.Rules)
+	for kustomizeName, chartSuffix := range map[string]string{
+		"leader-election-role": "leader-election",
+		"digest-key-role":      "digest-key",
+	} {
+		want := convert[rbacv1.Role](t, find(t, kustomizeObjs, "Role", "bitrise-webhook-operator-"+kustomizeName))
+		got := convert[rbacv1.Role](t, find(t, chartObjs, "Role", fullname+"-"+chartSuffix))
+		if !reflect.DeepEqual(got.Rules, want.Rules) {
+			t.Errorf("Role %s rules\n%+v, want (%s)\n%+v", got.Name, got.Rules, kustomizeName, want.Rules)
+		}
 	}
 }
 
@@ -203,8 +214,8 @@ func TestChartValues(t *testing.T) {
 			if !strings.HasSuffix(manager.Image, ":v9.9.9") {
 				t.Errorf("image %q", manager.Image)
 			}
-			if len(manager.Env) != 1 || manager.Env[0].Name != "HTTPS_PROXY" || manager.Env[0].Value != "http://proxy:3128" {
-				t.Errorf("env %+v", manager.Env)
+			if n := len(manager.Env); n != 3 || manager.Env[n-1].Name != "HTTPS_PROXY" || manager.Env[n-1].Value != "http://proxy:3128" {
+				t.Errorf("env %+v, want POD_NAMESPACE, GOMEMLIMIT, then HTTPS_PROXY", manager.Env)
 			}
 			if deploy.Spec.Template.Spec.NodeSelector["kubernetes.io/os"] != "linux" {
 				t.Errorf("nodeSelector %v", deploy.Spec.Template.Spec.NodeSelector)
@@ -259,8 +270,15 @@ func TestChartValues(t *testing.T) {
 		name:  "leader election off",
 		flags: []string{"--set", "leaderElection.enabled=false"},
 		check: func(t *testing.T, objs []*unstructured.Unstructured) {
-			if hasArgPrefix(managerDeployment(t, objs), "--leader-elect") || len(ofKind(objs, "Role")) != 0 {
+			roles := map[string]bool{}
+			for _, r := range ofKind(objs, "Role") {
+				roles[r.GetName()] = true
+			}
+			if hasArgPrefix(managerDeployment(t, objs), "--leader-elect") || roles[fullname+"-leader-election"] {
 				t.Error("leader election flag or Role rendered while disabled")
+			}
+			if len(roles) != 1 || !roles[fullname+"-digest-key"] {
+				t.Errorf("Roles %v, want the digest key's only", roles)
 			}
 		},
 	}, {
@@ -324,4 +342,27 @@ func chartAppVersion(t *testing.T) string {
 		t.Fatalf("no appVersion in dist/chart/Chart.yaml (%v)", err)
 	}
 	return chart.AppVersion
+}
+
+// checkMemoryLimitEnv checks that GOMEMLIMIT is the container's own memory
+// limit in bytes (divisor 1: Go reads a bare number as bytes) and that
+// POD_NAMESPACE is the pod's namespace.
+func checkMemoryLimitEnv(t *testing.T, c corev1.Container) {
+	t.Helper()
+	env := map[string]corev1.EnvVar{}
+	for _, e := range c.Env {
+		env[e.Name] = e
+	}
+	limit := env["GOMEMLIMIT"].ValueFrom
+	if limit == nil || limit.ResourceFieldRef == nil || limit.ResourceFieldRef.Resource != "limits.memory" ||
+		limit.ResourceFieldRef.ContainerName != c.Name || limit.ResourceFieldRef.Divisor.String() != "1" {
+		t.Errorf("GOMEMLIMIT %+v, want the container's limits.memory with divisor 1", env["GOMEMLIMIT"])
+	}
+	if c.Resources.Limits.Memory().IsZero() {
+		t.Error("no memory limit for GOMEMLIMIT to follow")
+	}
+	ns := env["POD_NAMESPACE"].ValueFrom
+	if ns == nil || ns.FieldRef == nil || ns.FieldRef.FieldPath != "metadata.namespace" {
+		t.Errorf("POD_NAMESPACE %+v, want the pod's metadata.namespace", env["POD_NAMESPACE"])
+	}
 }

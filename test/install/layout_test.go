@@ -42,6 +42,7 @@ func TestDefaultLayoutDeployment(t *testing.T) {
 		}
 	}
 	checkTokenVolume(t, pod, "bitrise-api-token", "token")
+	checkMemoryLimitEnv(t, manager)
 	if pod.ServiceAccountName != "bitrise-webhook-operator-controller-manager" {
 		t.Errorf("ServiceAccount %q", pod.ServiceAccountName)
 	}

@@ -1,14 +1,9 @@
-// Package secretdigest records which webhook secret was applied, in a form
-// that cannot be turned back into the secret: a salted Argon2id hash in the
-// PHC string format. Bitrise never returns the secret, so this digest is how
-// a change of the secret is detected.
 package secretdigest
 
 import (
 	"crypto/rand"
 	"crypto/sha256"
 	"crypto/subtle"
-	"encoding/base64"
 	"errors"
 	"fmt"
 	"strings"
@@ -17,8 +12,13 @@ import (
 	"golang.org/x/crypto/argon2"
 )
 
-// Argon2id parameters: OWASP's minimum recommendation (19 MiB, 2 passes),
-// which makes guessing a weak secret expensive for a reader of the status.
+// Argon2id is the digest format of versions before the keyed digest: a
+// salted Argon2id hash in the PHC string format,
+// "$argon2id$v=19$m=19456,t=2,p=1$<salt>$<hash>", with OWASP's minimum
+// parameters (19 MiB, 2 passes). Such digests are still verified, so that an
+// upgrade does not rotate every webhook, and are then re-stamped as keyed
+// digests. Each verification allocates 19 MiB and takes tens of
+// milliseconds, so at most one runs at a time in the process.
 const (
 	memoryKiB   = 19 * 1024
 	iterations  = 2
@@ -27,37 +27,39 @@ const (
 	keyLen      = 32
 )
 
-var b64 = base64.RawStdEncoding
+const argon2idPrefix = "$argon2id$"
 
-// New returns a fresh digest of secret with a random salt.
-func New(secret string) (string, error) {
+// NewArgon2id returns a digest of secret in the format of earlier versions,
+// with a random salt. The operator no longer writes it; tests use it to
+// stand for what an earlier version left in status.
+func NewArgon2id(secret string) (string, error) {
 	salt := make([]byte, saltLen)
 	if _, err := rand.Read(salt); err != nil {
 		return "", fmt.Errorf("reading random salt: %w", err)
 	}
 	p := params{memory: memoryKiB, iterations: iterations, parallelism: parallelism, salt: salt}
-	digest := p.encode(p.hash(secret))
-	matches.remember(digest, secret, true)
-	return digest, nil
+	return p.encode(p.hash(secret)), nil
 }
 
-// Matches reports whether digest was made from secret. An empty or
-// malformed digest matches nothing. Results are memoised in memory (keyed by
-// a SHA-256 that never leaves the process) so that steady-state reconciles
-// do not pay for Argon2id again.
-func Matches(digest, secret string) bool {
-	if digest == "" {
-		return false
-	}
-	if ok, known := matches.lookup(digest, secret); known {
+// argon2idSlot admits one Argon2id computation at a time: with several
+// reconciles at once, each would otherwise hold its own 19 MiB.
+var argon2idSlot = make(chan struct{}, 1)
+
+// matchesArgon2id reports whether an Argon2id digest was made from secret.
+// A malformed digest matches nothing. Results are memoised (keyed by a
+// SHA-256 that never leaves the process).
+func matchesArgon2id(digest, secret string) bool {
+	if ok, known := argon2idMemo.lookup(digest, secret); known {
 		return ok
 	}
 	p, want, err := decode(digest)
 	if err != nil {
 		return false
 	}
+	argon2idSlot <- struct{}{}
 	ok := subtle.ConstantTimeCompare(p.hash(secret), want) == 1
-	matches.remember(digest, secret, ok)
+	<-argon2idSlot
+	argon2idMemo.remember(digest, secret, ok)
 	return ok
 }
 
@@ -88,9 +90,10 @@ func decode(digest string) (params, []byte, error) {
 	if _, err := fmt.Sscanf(parts[3], "m=%d,t=%d,p=%d", &p.memory, &p.iterations, &p.parallelism); err != nil {
 		return params{}, nil, errMalformed
 	}
-	// Refuse parameters far above ours: a digest is user-writable status, and
-	// must not make the operator allocate gigabytes.
-	if p.memory == 0 || p.memory > 4*memoryKiB || p.iterations == 0 || p.iterations > 8 || p.parallelism == 0 || p.parallelism > 4 {
+	// Refuse parameters other than the ones earlier versions wrote: a
+	// digest is user-writable status, and must not make the operator
+	// allocate more than it planned for.
+	if p.memory != memoryKiB || p.iterations != iterations || p.parallelism != parallelism {
 		return params{}, nil, errMalformed
 	}
 	salt, err := b64.DecodeString(parts[4])
@@ -105,7 +108,7 @@ func decode(digest string) (params, []byte, error) {
 	return p, key, nil
 }
 
-// memo is a bounded in-memory cache of Matches results.
+// memo is a bounded in-memory cache of Argon2id results.
 type memo struct {
 	mu      sync.Mutex
 	entries map[[sha256.Size]byte]bool
@@ -113,7 +116,7 @@ type memo struct {
 
 const memoLimit = 1 << 16
 
-var matches = &memo{entries: map[[sha256.Size]byte]bool{}}
+var argon2idMemo = &memo{entries: map[[sha256.Size]byte]bool{}}
 
 func memoKey(digest, secret string) [sha256.Size]byte {
 	return sha256.Sum256([]byte(digest + "\x00" + secret))
