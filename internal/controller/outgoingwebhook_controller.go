@@ -58,6 +58,9 @@ type OutgoingWebhookReconciler struct {
 	// claimants lists an app's resources from the API server when the
 	// cache holds only a shard of them; nil: from the cache.
 	claimants *claimantLister
+	// written keeps the cache from being trusted before it holds the
+	// reconciler's own last write of a resource.
+	written ownWrites
 }
 
 // Event reasons, on transitions only.
@@ -84,7 +87,14 @@ const (
 func (r *OutgoingWebhookReconciler) Reconcile(ctx context.Context, req ctrl.Request) (result ctrl.Result, retErr error) {
 	obj := &webhooksv1alpha1.OutgoingWebhook{}
 	if err := r.Get(ctx, req.NamespacedName, obj); err != nil {
+		if apierrors.IsNotFound(err) {
+			r.written.forget(req.NamespacedName)
+		}
 		return ctrl.Result{}, client.IgnoreNotFound(err)
+	}
+	obj, err := r.written.fresh(ctx, r.APIReader, req.NamespacedName, obj)
+	if obj == nil || err != nil {
+		return ctrl.Result{}, err
 	}
 	log := logf.FromContext(ctx).WithValues("app", obj.Spec.AppSlug)
 	ctx = logf.IntoContext(ctx, log)
@@ -97,6 +107,9 @@ func (r *OutgoingWebhookReconciler) Reconcile(ctx context.Context, req ctrl.Requ
 		}
 		if err := p.patch(ctx); err != nil && !apierrors.IsNotFound(err) {
 			retErr = errors.Join(retErr, err)
+		}
+		if obj.ResourceVersion != initial.ResourceVersion {
+			r.written.wrote(req.NamespacedName, obj.ResourceVersion)
 		}
 		if readyChanged(initial, obj) {
 			r.eventForReady(obj)
