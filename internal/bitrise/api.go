@@ -13,4 +13,13 @@ type API interface {
 	UpdateWebhook(ctx context.Context, appSlug, webhookSlug string, params UpdateParams) (*Webhook, error)
 	// DeleteWebhook deletes a webhook; a webhook already gone (404) is not an error.
 	DeleteWebhook(ctx context.Context, appSlug, webhookSlug string) error
+
+	// ListDeliveryItems returns one page of the webhook's deliveries, in
+	// the server's order (newest first on Bitrise, not guaranteed).
+	ListDeliveryItems(ctx context.Context, appSlug, webhookSlug string, opts DeliveryListOptions) (*DeliveryPage, error)
+	// GetDeliveryItem returns one delivery; a 404 when it is unknown.
+	GetDeliveryItem(ctx context.Context, appSlug, webhookSlug, itemSlug string) (*DeliveryItem, error)
+	// RedeliverItem asks Bitrise to send a delivery again; a 404 when it is
+	// unknown. It is not idempotent: each call is one more delivery.
+	RedeliverItem(ctx context.Context, appSlug, webhookSlug, itemSlug string) error
 }

@@ -76,6 +76,9 @@ func (s *Server) serveAPI(w http.ResponseWriter, r *http.Request) int {
 }
 
 func (s *Server) handle(r *http.Request) reply {
+	if rep, ok := s.handleDelivery(r); ok {
+		return rep
+	}
 	appSlug, webhookSlug, ok := parsePath(r.URL.EscapedPath())
 	if !ok {
 		return notFound()
