@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"strings"
+	"sync"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
@@ -50,6 +51,9 @@ type OutgoingWebhookReconciler struct {
 	// reconciles; NewObservations when nil.
 	Observations *bitrise.Observations
 	Recorder     events.EventRecorder
+
+	deliveryOnce    sync.Once
+	deliveryTracker *deliveryTracker
 }
 
 // Event reasons, on transitions only.
@@ -115,7 +119,8 @@ func (r *OutgoingWebhookReconciler) Reconcile(ctx context.Context, req ctrl.Requ
 	case err == nil:
 		obj.Status.ObservedGeneration = obj.Generation
 		obj.Status.LastHandledReconcileAt = requested
-		return ctrl.Result{RequeueAfter: nextDriftCheck(observedAt, obj.GetInterval().Duration)}, nil
+		next := nextDriftCheck(observedAt, obj.GetInterval().Duration)
+		return ctrl.Result{RequeueAfter: r.afterReconciled(ctx, obj, next)}, nil
 	case errors.As(err, &stall):
 		// A terminal failure of this generation: handled, waiting for the user.
 		markStalled(obj, stall.reason, stall.message)

@@ -46,6 +46,7 @@ func (r *OutgoingWebhookReconciler) SetupWithManager(ctx context.Context, mgr ct
 		For(&webhooksv1alpha1.OutgoingWebhook{}, builder.WithPredicates(predicate.Or(
 			predicate.GenerationChangedPredicate{},
 			reconcileRequested{},
+			redeliverRequested{},
 			deletionStarted{},
 		))).
 		Watches(&webhooksv1alpha1.OutgoingWebhook{},
