@@ -31,13 +31,15 @@ const deliveryPageSize = 10
 
 // afterReconciled runs what follows a successful pass, once the remote
 // webhook is known to match the spec: redelivery requests, then the
-// delivery check when it is due. next is when the drift check is due; it
-// returns when to come back, the earlier of the two checks.
-func (r *OutgoingWebhookReconciler) afterReconciled(ctx context.Context, obj *webhooksv1alpha1.OutgoingWebhook, next time.Duration) time.Duration {
+// delivery check when it is due, or forced by a requested reconcile (or a
+// redelivery just sent). next is when the drift check is due; it returns
+// when to come back, the earlier of the two checks.
+func (r *OutgoingWebhookReconciler) afterReconciled(ctx context.Context, obj *webhooksv1alpha1.OutgoingWebhook, next time.Duration, forced bool) time.Duration {
 	if obj.Status.Slug == "" {
 		return next
 	}
-	if retry := r.handleRedeliver(ctx, obj); retry > 0 {
+	retry, redelivered := r.handleRedeliver(ctx, obj)
+	if retry > 0 {
 		next = min(next, retry)
 	}
 	if obj.Spec.DeliveryCheck == nil {
@@ -46,7 +48,7 @@ func (r *OutgoingWebhookReconciler) afterReconciled(ctx context.Context, obj *we
 		return next
 	}
 	due := r.deliveries().dueIn(obj.UID, time.Now())
-	if due <= 0 {
+	if due <= 0 || forced || redelivered {
 		r.checkDeliveries(ctx, obj)
 		due = r.deliveries().dueIn(obj.UID, time.Now())
 	}

@@ -117,10 +117,11 @@ func (r *OutgoingWebhookReconciler) Reconcile(ctx context.Context, req ctrl.Requ
 	var stall *stalledError
 	switch {
 	case err == nil:
+		forced := requested != obj.Status.LastHandledReconcileAt
 		obj.Status.ObservedGeneration = obj.Generation
 		obj.Status.LastHandledReconcileAt = requested
 		next := nextDriftCheck(observedAt, obj.GetInterval().Duration)
-		return ctrl.Result{RequeueAfter: r.afterReconciled(ctx, obj, next)}, nil
+		return ctrl.Result{RequeueAfter: r.afterReconciled(ctx, obj, next, forced)}, nil
 	case errors.As(err, &stall):
 		// A terminal failure of this generation: handled, waiting for the user.
 		markStalled(obj, stall.reason, stall.message)

@@ -52,27 +52,32 @@ func redeliverRequest(annotations map[string]string) string {
 
 // handleRedeliver acts on a redelivery request not handled yet. It returns
 // when to try again if the request could not start (Bitrise unavailable),
-// else 0. Once it started, the request is echoed whatever the outcome, so
+// else 0, and whether anything was redelivered. Once it started, the request is echoed whatever the outcome, so
 // that a failure is reported once (a Warning event) and never retried on
 // its own: a redelivery is not idempotent.
-func (r *OutgoingWebhookReconciler) handleRedeliver(ctx context.Context, obj *webhooksv1alpha1.OutgoingWebhook) time.Duration {
+func (r *OutgoingWebhookReconciler) handleRedeliver(ctx context.Context, obj *webhooksv1alpha1.OutgoingWebhook) (time.Duration, bool) {
 	request := redeliverRequest(obj.Annotations)
 	if request == "" || request == obj.Status.LastHandledRedeliver {
-		return 0
+		return 0, false
 	}
 	api, _, err := r.apiFor(ctx, obj)
 	if err != nil {
-		return redeliverRetry
+		return jitter(redeliverRetry), false
 	}
+	sent := 0
 	if slug := obj.Annotations[webhooksv1alpha1.RedeliverAnnotation]; slug != "" {
-		if retry := r.redeliverOne(ctx, obj, api, slug); retry > 0 {
-			return retry
+		retry, n := r.redeliverOne(ctx, obj, api, slug)
+		if retry > 0 {
+			return retry, false
 		}
+		sent += n
 	}
 	if since := obj.Annotations[webhooksv1alpha1.RedeliverFailedSinceAnnotation]; since != "" {
-		if retry := r.redeliverFailedSince(ctx, obj, api, since); retry > 0 {
+		retry, n := r.redeliverFailedSince(ctx, obj, api, since)
+		sent += n
+		if retry > 0 {
 			if obj.Annotations[webhooksv1alpha1.RedeliverAnnotation] == "" {
-				return retry
+				return retry, false
 			}
 			// The single redelivery is done and must not be repeated: the
 			// request is handled, and the rest reported.
@@ -82,48 +87,53 @@ func (r *OutgoingWebhookReconciler) handleRedeliver(ctx context.Context, obj *we
 		}
 	}
 	obj.Status.LastHandledRedeliver = request
-	return 0
+	return 0, sent > 0
 }
 
-func (r *OutgoingWebhookReconciler) redeliverOne(ctx context.Context, obj *webhooksv1alpha1.OutgoingWebhook, api bitrise.API, slug string) time.Duration {
+// redeliverOne sends one delivery again; it returns when to retry (0 when
+// handled) and how many deliveries were sent.
+func (r *OutgoingWebhookReconciler) redeliverOne(ctx context.Context, obj *webhooksv1alpha1.OutgoingWebhook, api bitrise.API, slug string) (time.Duration, int) {
 	err := api.RedeliverItem(ctx, obj.Spec.AppSlug, obj.Status.Slug, slug)
 	switch {
 	case err == nil:
 		r.event(obj, corev1.EventTypeNormal, eventRedelivered, "Redelivered 1 delivery (%s) of webhook %s", slug, obj.Status.Slug)
+		return 0, 1
 	case bitrise.IsNotFound(err):
 		r.event(obj, corev1.EventTypeWarning, eventRedeliveryFailed,
 			"Annotation %s: webhook %s has no delivery %q (deliveries of a replaced webhook cannot be redelivered)",
 			webhooksv1alpha1.RedeliverAnnotation, obj.Status.Slug, truncate(slug))
 	case bitrise.IsRetryable(err):
 		logf.FromContext(ctx).Info("redelivery waits: Bitrise is unavailable", "code", bitrise.StatusCode(err))
-		return retryAfter(err)
+		return retryAfter(err), 0
 	default:
 		r.event(obj, corev1.EventTypeWarning, eventRedeliveryFailed, "Bitrise refused to redeliver %q: %s", truncate(slug), statusText(err))
 	}
-	return 0
+	return 0, 0
 }
 
-func (r *OutgoingWebhookReconciler) redeliverFailedSince(ctx context.Context, obj *webhooksv1alpha1.OutgoingWebhook, api bitrise.API, value string) time.Duration {
+// redeliverFailedSince sends the failed deliveries since value again; it
+// returns when to retry (0 when handled) and how many were sent.
+func (r *OutgoingWebhookReconciler) redeliverFailedSince(ctx context.Context, obj *webhooksv1alpha1.OutgoingWebhook, api bitrise.API, value string) (time.Duration, int) {
 	since, err := time.Parse(time.RFC3339, value)
 	if err != nil {
 		r.event(obj, corev1.EventTypeWarning, eventRedeliveryFailed,
 			"Annotation %s: %q is not an RFC 3339 time, such as 2026-03-01T12:00:00Z",
 			webhooksv1alpha1.RedeliverFailedSinceAnnotation, truncate(value))
-		return 0
+		return 0, 0
 	}
 	failed, err := failedSince(ctx, api, obj.Spec.AppSlug, obj.Status.Slug, since)
 	if err != nil {
 		if bitrise.IsRetryable(err) {
 			logf.FromContext(ctx).Info("redelivery waits: Bitrise is unavailable", "code", bitrise.StatusCode(err))
-			return retryAfter(err)
+			return retryAfter(err), 0
 		}
 		r.event(obj, corev1.EventTypeWarning, eventRedeliveryFailed, "Reading the deliveries to redeliver failed: %s", statusText(err))
-		return 0
+		return 0, 0
 	}
 	since = since.UTC()
 	if len(failed) == 0 {
 		r.event(obj, corev1.EventTypeNormal, eventRedelivered, "Redelivered 0 deliveries: none failed since %s", since.Format(time.RFC3339))
-		return 0
+		return 0, 0
 	}
 	remaining := len(failed) - webhooksv1alpha1.MaxRedeliveries
 	failed = failed[:min(len(failed), webhooksv1alpha1.MaxRedeliveries)]
@@ -137,17 +147,17 @@ func (r *OutgoingWebhookReconciler) redeliverFailedSince(ctx context.Context, ob
 			r.event(obj, corev1.EventTypeWarning, eventRedeliveryFailed,
 				"Redelivered %d of %d failed deliveries since %s, then Bitrise answered %s; request again with a later time for the rest",
 				sent, len(failed), since.Format(time.RFC3339), statusText(err))
-			return 0
+			return 0, sent
 		}
 		sent++
 	}
 	more := ""
 	if remaining > 0 {
-		more = fmt.Sprintf("; %d more remain (at most %d per request): request again with the time of the last one redelivered", remaining, webhooksv1alpha1.MaxRedeliveries)
+		more = fmt.Sprintf("; %d more remain (at most %d per request)", remaining, webhooksv1alpha1.MaxRedeliveries)
 	}
 	r.event(obj, corev1.EventTypeNormal, eventRedelivered, "Redelivered %d failed deliveries since %s, oldest first%s",
 		sent, since.Format(time.RFC3339), more)
-	return 0
+	return 0, sent
 }
 
 // failedSince lists the webhook's failed deliveries created at or after
