@@ -49,6 +49,7 @@ type params struct {
 	SteadySlack          float64
 	Out                  string
 	Manager              string
+	DeliveryCheck        time.Duration
 }
 
 func parseFlags() params {
@@ -71,7 +72,9 @@ func parseFlags() params {
 	flag.Float64Var(&p.SteadySlack, "steady-slack", 0.15, "steady-state list target: the ideal K*ceil(N/(50K)) plus this fraction")
 	flag.StringVar(&p.Manager, "manager", "", "a manager binary to run instead of building ./cmd (to compare builds)")
 	flag.StringVar(&p.Out, "out", filepath.Join("bin", "bench", "results.json"), "JSON results file")
+	flag.DurationVar(&p.DeliveryCheck, "delivery-check", 0, "spec.deliveryCheck.interval of every webhook (0: off, else at least 1m); the steady state then lasts at least two of them")
 	flag.Parse()
+	p.SteadyIntervals = max(p.SteadyIntervals, steadyIntervalsForDeliveries(p))
 	return p
 }
 
@@ -83,6 +86,8 @@ func (p params) validate() error {
 		return errors.New("-interval must be at least 5s (the CRD's minimum)")
 	case p.SteadyIntervals < 1:
 		return errors.New("-steady-intervals must be at least 1")
+	case p.DeliveryCheck != 0 && p.DeliveryCheck < time.Minute:
+		return errors.New("-delivery-check must be 0 or at least 1m (the CRD's minimum)")
 	case p.QPS < 0 || p.Burst < 0 || p.Secrets < 0 || p.SecretBytes < 0:
 		return errors.New("-qps, -burst, -secrets and -secret-bytes cannot be negative")
 	}
@@ -133,6 +138,7 @@ func run(ctx context.Context, p params) error {
 	if err := os.MkdirAll(logDir, 0o755); err != nil {
 		return err
 	}
+	benchDeliveryCheck = p.DeliveryCheck
 	b := &bench{p: p, logDir: logDir, token: "bench-token-" + randomHex(6), res: newResults(p)}
 	b.res.Machine = describeMachine(root)
 
