@@ -245,10 +245,12 @@ func (t *deliveryTracker) checked(uid types.UID, now time.Time, interval time.Du
 	t.schedule(uid, now, now.Add(jitter(interval)))
 }
 
-// deferred schedules a check deferred for the rate limit sooner: a tenth of
-// the interval, between 5s and a minute.
+// deferred schedules a check deferred for the rate limit sooner: half the
+// interval, between 30s and 5m. Not much sooner: while writes keep the
+// token busy (a burst of creates), every deferred resource comes back for
+// a reconcile, and those must not crowd the work queue.
 func (t *deliveryTracker) deferred(uid types.UID, now time.Time, interval time.Duration) {
-	t.schedule(uid, now, now.Add(jitter(min(max(interval/10, 5*time.Second), time.Minute))))
+	t.schedule(uid, now, now.Add(jitter(min(max(interval/2, 30*time.Second), 5*time.Minute))))
 }
 
 func (t *deliveryTracker) schedule(uid types.UID, now, due time.Time) {

@@ -9,6 +9,7 @@ import (
 	. "github.com/onsi/gomega"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/common/expfmt"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/cli-utils/pkg/kstatus/status"
 
@@ -371,3 +372,19 @@ func counterValue(reg *prometheus.Registry, name, label string) float64 {
 	Fail("no series " + name + " " + label)
 	return 0
 }
+
+var _ = Describe("Admission of deliveryCheck", func() {
+	DescribeTable("rejects an invalid deliveryCheck with a clear message",
+		func(mutate func(*webhooksv1alpha1.OutgoingWebhook), want string) {
+			obj := newWebhook(newNamespace(), "some-app", mutate)
+			err := k8s.Create(ctx, obj)
+			Expect(err).To(HaveOccurred())
+			Expect(apierrors.IsInvalid(err)).To(BeTrue(), err.Error())
+			Expect(err.Error()).To(ContainSubstring(want))
+		},
+		Entry("interval under 1m", withDeliveryCheck(30*time.Second, 1), "deliveryCheck.interval must be at least 1m"),
+		Entry("interval over 24h", withDeliveryCheck(25*time.Hour, 1), "deliveryCheck.interval must be at most 24h"),
+		Entry("failureThreshold under 1", withDeliveryCheck(time.Minute, -1), "spec.deliveryCheck.failureThreshold"),
+		Entry("failureThreshold over 50", withDeliveryCheck(time.Minute, 51), "spec.deliveryCheck.failureThreshold"),
+	)
+})

@@ -101,8 +101,12 @@ func TestTrackerSchedulesOneCheckPerInterval(t *testing.T) {
 		t.Fatalf("next check in %s, want 10m plus up to 10%% jitter", d)
 	}
 	tr.deferred(uid, now, 10*time.Minute)
-	if d := tr.dueIn(uid, now); d < time.Minute || d > 66*time.Second {
-		t.Fatalf("deferred check in %s, want a tenth of the interval (1m)", d)
+	if d := tr.dueIn(uid, now); d < 5*time.Minute || d > 330*time.Second {
+		t.Fatalf("deferred check in %s, want half the interval (5m)", d)
+	}
+	tr.deferred(uid, now, time.Minute)
+	if d := tr.dueIn(uid, now); d < 30*time.Second || d > 33*time.Second {
+		t.Fatalf("deferred check in %s, want at least 30s", d)
 	}
 	tr.forget(uid)
 	if d := tr.dueIn(uid, now); d > 0 {
