@@ -49,16 +49,19 @@ func (r *OutgoingWebhookReconciler) afterReconciled(ctx context.Context, obj *we
 	}
 	due := r.deliveries().dueIn(obj.UID, time.Now())
 	if due <= 0 || forced || redelivered {
-		r.checkDeliveries(ctx, obj)
+		r.checkDeliveries(ctx, obj, forced || redelivered)
 		due = r.deliveries().dueIn(obj.UID, time.Now())
 	}
 	return max(min(next, due), time.Second)
 }
 
 // checkDeliveries reads the newest page of the webhook's deliveries (one
-// low-priority call) into status. It never fails the pass: the deliveries
-// are informational, and a failed read is tried again an interval later.
-func (r *OutgoingWebhookReconciler) checkDeliveries(ctx context.Context, obj *webhooksv1alpha1.OutgoingWebhook) {
+// call) into status. A periodic check is a low-priority call, deferred
+// while the token is busy with writes or paused; a check the user asked for
+// (a requested reconcile, a redelivery) is not. It never fails the pass:
+// the deliveries are informational, and a failed read is tried again an
+// interval later.
+func (r *OutgoingWebhookReconciler) checkDeliveries(ctx context.Context, obj *webhooksv1alpha1.OutgoingWebhook, requested bool) {
 	log := logf.FromContext(ctx)
 	check := obj.Spec.DeliveryCheck
 	tracker := r.deliveries()
@@ -68,12 +71,20 @@ func (r *OutgoingWebhookReconciler) checkDeliveries(ctx context.Context, obj *we
 		return
 	}
 	limit := max(deliveryPageSize, check.GetFailureThreshold())
-	page, err := api.ListDeliveryItems(bitrise.WithLowPriority(ctx), obj.Spec.AppSlug, obj.Status.Slug, bitrise.DeliveryListOptions{Limit: limit})
+	listCtx := ctx
+	if !requested {
+		listCtx = bitrise.WithLowPriority(ctx)
+	}
+	page, err := api.ListDeliveryItems(listCtx, obj.Spec.AppSlug, obj.Status.Slug, bitrise.DeliveryListOptions{Limit: limit})
 	switch {
 	case errors.Is(err, bitrise.ErrDeferred):
 		// The token's budget is busy with writes, or paused: try again soon.
 		log.V(1).Info("delivery check deferred: the API token's rate limit is busy")
 		tracker.deferred(obj.UID, time.Now(), check.GetInterval())
+		if meta.FindStatusCondition(obj.Status.Conditions, webhooksv1alpha1.ConditionDeliveriesHealthy) == nil {
+			setCondition(obj, webhooksv1alpha1.ConditionDeliveriesHealthy, metav1.ConditionUnknown,
+				webhooksv1alpha1.ReasonNoDeliveries, "No delivery read yet: the API token is busy, the check comes later")
+		}
 		return
 	case err != nil:
 		// The error text is not logged: an answer about deliveries may

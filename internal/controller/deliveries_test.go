@@ -116,7 +116,9 @@ var _ = Describe("Delivery health", func() {
 		requestReconcile(obj)
 		got = waitDeliveriesHealthy(obj, metav1.ConditionFalse, webhooksv1alpha1.ReasonDeliveryFailed)
 		Expect(condition(got, webhooksv1alpha1.ConditionDeliveriesHealthy).Message).To(Equal("1 of the last 1 deliveries failed; latest at 12:04:11Z answered 502 in 10s"))
-		Expect(got.Status.LastDelivery).To(Equal(&webhooksv1alpha1.DeliveryRecord{Slug: failed, At: &metav1.Time{Time: at}, HTTPStatus: 502, DurationSeconds: 10}))
+		Expect(got.Status.LastDelivery.At.Time.Equal(at)).To(BeTrue(), "at is the delivery's created_at")
+		got.Status.LastDelivery.At = nil
+		Expect(got.Status.LastDelivery).To(Equal(&webhooksv1alpha1.DeliveryRecord{Slug: failed, HTTPStatus: 502, DurationSeconds: 10}))
 		Expect(got.Status.RecentDeliveries).To(Equal(&webhooksv1alpha1.DeliveryCounts{Failed: 1}))
 		Eventually(func() map[string]int { return eventsFor(obj) }).Should(HaveKeyWithValue("DeliveryFailed", 1))
 
@@ -173,8 +175,10 @@ var _ = Describe("Delivery health", func() {
 	It("reads the deliveries at most once per interval, whatever else triggers a reconcile", func() {
 		obj := createWebhook(ns, app, withDeliveryCheck(time.Minute, 1))
 		waitDeliveriesHealthy(obj, metav1.ConditionUnknown, webhooksv1alpha1.ReasonNoDeliveries)
+		By("a requested reconcile reads them at once, and the next read is due an interval later")
+		requestReconcile(obj)
 		lists, _ := deliveryCalls(app)
-		Expect(lists).To(Equal(1))
+		Expect(lists).To(BeNumerically(">=", 1))
 		By("changing the spec five times within the interval")
 		for i := range 5 {
 			patchWebhook(obj, func(o *webhooksv1alpha1.OutgoingWebhook) {
@@ -189,7 +193,7 @@ var _ = Describe("Delivery health", func() {
 			}
 			return hs
 		}).Should(ConsistOf(map[string]string{"X-Try": "e"}))
-		Consistently(func() int { lists, _ := deliveryCalls(app); return lists }, 3*time.Second).Should(Equal(1))
+		Consistently(func() int { lists, _ := deliveryCalls(app); return lists }, 3*time.Second).Should(Equal(lists))
 	})
 
 	It("keeps lastDelivery across a secret rotation until the new webhook delivers", func() {
