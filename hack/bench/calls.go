@@ -132,7 +132,7 @@ func timeline(reqs []bitrisefake.Request, readyTimes []time.Time, start, end tim
 func listGaps(reqs []bitrisefake.Request) []time.Duration {
 	byApp := map[string][]time.Time{}
 	for _, r := range reqs {
-		if r.Method == http.MethodGet && r.Query.Get("next") == "" {
+		if r.Method == http.MethodGet && r.Query.Get("next") == "" && !isDeliveryRead(r) {
 			byApp[r.Path] = append(byApp[r.Path], r.Time)
 		}
 	}

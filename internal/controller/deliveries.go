@@ -25,6 +25,11 @@ const (
 	eventDeliveryRecovered = "DeliveryRecovered"
 )
 
+// noDeliveriesMessage is the message of DeliveriesHealthy=Unknown, whether
+// the first read found nothing or was deferred: one message, so that the
+// first read after a deferral writes nothing.
+const noDeliveriesMessage = "No delivery of the webhook seen yet"
+
 // deliveryPageSize is how many of the newest deliveries one check reads:
 // enough for recentDeliveries to mean something, and for failureThreshold.
 const deliveryPageSize = 10
@@ -83,7 +88,7 @@ func (r *OutgoingWebhookReconciler) checkDeliveries(ctx context.Context, obj *we
 		tracker.deferred(obj.UID, time.Now(), check.GetInterval())
 		if meta.FindStatusCondition(obj.Status.Conditions, webhooksv1alpha1.ConditionDeliveriesHealthy) == nil {
 			setCondition(obj, webhooksv1alpha1.ConditionDeliveriesHealthy, metav1.ConditionUnknown,
-				webhooksv1alpha1.ReasonNoDeliveries, "No delivery read yet: the API token is busy, the check comes later")
+				webhooksv1alpha1.ReasonNoDeliveries, noDeliveriesMessage)
 		}
 		return
 	case err != nil:
@@ -115,7 +120,7 @@ func (r *OutgoingWebhookReconciler) applyDeliveries(obj *webhooksv1alpha1.Outgoi
 		// yet: what the old slug delivered stays until a newer one exists.
 		if obj.Status.LastDelivery == nil {
 			setCondition(obj, webhooksv1alpha1.ConditionDeliveriesHealthy, metav1.ConditionUnknown,
-				webhooksv1alpha1.ReasonNoDeliveries, "The webhook has made no delivery yet")
+				webhooksv1alpha1.ReasonNoDeliveries, noDeliveriesMessage)
 		}
 		return
 	}
