@@ -57,7 +57,21 @@ func (r *OutgoingWebhookReconciler) afterReconciled(ctx context.Context, obj *we
 		r.checkDeliveries(ctx, obj, forced || redelivered)
 		due = r.deliveries().dueIn(obj.UID, time.Now())
 	}
-	return max(min(next, due), time.Second)
+	return max(nextWake(next, due, obj.Spec.DeliveryCheck.GetInterval()), time.Second)
+}
+
+// nextWake is when to come back: at the drift check (next), or at the
+// delivery check (due) when that comes first, unless the drift check comes
+// soon after it (within a tenth of the delivery interval, the jitter the
+// schedule allows anyway): then the delivery check waits for it. A wake
+// between two drift checks lists the app's webhooks afresh when the shared
+// list is older than half an interval, so waking with the drift check
+// saves that list.
+func nextWake(next, due, interval time.Duration) time.Duration {
+	if due >= next || next-due <= time.Duration(jitterFraction*float64(interval)) {
+		return next
+	}
+	return due
 }
 
 // checkDeliveries reads the newest page of the webhook's deliveries (one

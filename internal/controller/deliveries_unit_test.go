@@ -130,3 +130,19 @@ func TestRedeliverRequest(t *testing.T) {
 		}
 	}
 }
+
+func TestNextWakeJoinsTheDriftCheckWhenItComesSoonAfter(t *testing.T) {
+	for _, tc := range []struct {
+		next, due, interval, want time.Duration
+	}{
+		{next: 10 * time.Second, due: 40 * time.Second, interval: time.Minute, want: 10 * time.Second},
+		{next: 10 * time.Second, due: 5 * time.Second, interval: time.Minute, want: 10 * time.Second}, // 5s late, within 6s
+		{next: 10 * time.Second, due: 3 * time.Second, interval: time.Minute, want: 3 * time.Second},  // 7s late would be too late
+		{next: 10 * time.Minute, due: 2 * time.Minute, interval: time.Minute, want: 2 * time.Minute},  // drift far off
+		{next: 10 * time.Minute, due: 9 * time.Minute, interval: 10 * time.Minute, want: 10 * time.Minute},
+	} {
+		if got := nextWake(tc.next, tc.due, tc.interval); got != tc.want {
+			t.Errorf("nextWake(%s, %s, %s) = %s, want %s", tc.next, tc.due, tc.interval, got, tc.want)
+		}
+	}
+}
