@@ -244,7 +244,7 @@ var _ = Describe("Delivery health", func() {
 		By("counting each delivery once in the metrics")
 		Expect(counterValue(reg, metrics.DeliveriesObservedName, "failure") - failuresBefore).To(BeEquivalentTo(2))
 		requestReconcile(obj)
-		Expect(counterValue(reg, metrics.DeliveriesObservedName, "failure") - failuresBefore).To(BeEquivalentTo(2), "read again, not counted again")
+		Expect(counterValue(reg, metrics.DeliveriesObservedName, "failure")-failuresBefore).To(BeEquivalentTo(2), "read again, not counted again")
 
 		By("scanning status, events, logs and metrics")
 		expectNoSecretIn(obj)
