@@ -63,4 +63,8 @@ const (
 	// ReasonNoDeliveries (DeliveriesHealthy=Unknown): the webhook has made
 	// no delivery yet.
 	ReasonNoDeliveries = "NoDeliveries"
+	// ReasonDeliveryCheckFailed (DeliveriesHealthy=Unknown): Bitrise refused
+	// to list the deliveries (401, 403, 400, 404), e.g. a token that may
+	// not read them; the health is unknown until a read succeeds.
+	ReasonDeliveryCheckFailed = "DeliveryCheckFailed"
 )

@@ -106,11 +106,18 @@ func (r *OutgoingWebhookReconciler) checkDeliveries(ctx context.Context, obj *we
 		}
 		return
 	case err != nil:
-		// The error text is not logged: an answer about deliveries may
+		// The error text is not surfaced: an answer about deliveries may
 		// quote what they carried.
 		log.Info("reading the webhook's deliveries failed; trying again at the next delivery check",
 			"code", bitrise.StatusCode(err), "retryable", bitrise.IsRetryable(err))
 		tracker.checked(obj.UID, time.Now(), check.GetInterval())
+		if !bitrise.IsRetryable(err) {
+			// Not going away by itself: the user must see it.
+			setCondition(obj, webhooksv1alpha1.ConditionDeliveriesHealthy, metav1.ConditionUnknown,
+				webhooksv1alpha1.ReasonDeliveryCheckFailed, fmt.Sprintf(
+					"Bitrise refused to list the deliveries of webhook %s (%s): the token must be allowed to read them (a personal access or Workspace API token with the Admin role); retried every deliveryCheck.interval",
+					obj.Status.Slug, statusText(err)))
+		}
 		return
 	}
 	tracker.checked(obj.UID, time.Now(), check.GetInterval())

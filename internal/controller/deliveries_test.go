@@ -392,3 +392,16 @@ var _ = Describe("Admission of deliveryCheck", func() {
 		Entry("failureThreshold over 50", withDeliveryCheck(time.Minute, 51), "spec.deliveryCheck.failureThreshold"),
 	)
 })
+
+var _ = Describe("Delivery check refused", func() {
+	It("says so in DeliveriesHealthy, without failing the resource", func() {
+		ns, app := newNamespace(), newApp()
+		remove := fake.AddFault(bitrisefake.Fault{Method: "GET", PathContains: "/apps/" + app + "/outgoing-webhooks/", Status: 403})
+		defer remove()
+		obj := createWebhook(ns, app, withDeliveryCheck(10*time.Minute, 1))
+		got := waitDeliveriesHealthy(obj, metav1.ConditionUnknown, webhooksv1alpha1.ReasonDeliveryCheckFailed)
+		Expect(condition(got, webhooksv1alpha1.ConditionDeliveriesHealthy).Message).To(ContainSubstring("(403 Forbidden)"))
+		Expect(condition(got, webhooksv1alpha1.ConditionReady).Status).To(Equal(metav1.ConditionTrue))
+		Expect(kstatusOf(obj)).To(Equal(status.CurrentStatus))
+	})
+})
