@@ -248,13 +248,9 @@ func (r *record) delivery(slug string) *deliveryRecord {
 }
 
 func (s *Server) listDeliveries(rec *record, query url.Values) reply {
-	limit := defaultPageLimit
-	if v := query.Get("limit"); v != "" {
-		n, err := strconv.Atoi(v)
-		if err != nil || n < 1 {
-			return messageReply(http.StatusBadRequest, "limit must be a positive integer")
-		}
-		limit = min(n, maxPageLimit)
+	limit, bad := pageLimitOf(query)
+	if bad != nil {
+		return *bad
 	}
 	items := rec.newestFirst()
 	start := 0
