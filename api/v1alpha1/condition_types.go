@@ -17,6 +17,12 @@ const (
 	ConditionReconciling = "Reconciling"
 	// ConditionStalled is True when progress needs the user to act.
 	ConditionStalled = "Stalled"
+
+	// ConditionDeliveriesHealthy is True when the webhook's latest
+	// deliveries reached the receiver (2xx). It is only set with
+	// spec.deliveryCheck, and kstatus does not read it: a receiver outage
+	// never fails a deploy waiting for Ready.
+	ConditionDeliveriesHealthy = "DeliveriesHealthy"
 )
 
 // Reasons of the conditions. Each says what the user can do in the README.
@@ -51,4 +57,19 @@ const (
 	ReasonAlreadyManaged = "AlreadyManaged"
 	// ReasonSuspended: spec.suspend is true.
 	ReasonSuspended = "Suspended"
+
+	// ReasonDeliveriesSucceeded (DeliveriesHealthy=True): the latest
+	// deliveries were answered with 2xx, or fewer than failureThreshold of
+	// them failed in a row.
+	ReasonDeliveriesSucceeded = "DeliveriesSucceeded"
+	// ReasonDeliveryFailed (DeliveriesHealthy=False): the failureThreshold
+	// most recent deliveries all failed.
+	ReasonDeliveryFailed = "DeliveryFailed"
+	// ReasonNoDeliveries (DeliveriesHealthy=Unknown): the webhook has made
+	// no delivery yet.
+	ReasonNoDeliveries = "NoDeliveries"
+	// ReasonDeliveryCheckFailed (DeliveriesHealthy=Unknown): Bitrise refused
+	// to list the deliveries (401, 403, 400, 404), e.g. a token that may
+	// not read them; the health is unknown until a read succeeds.
+	ReasonDeliveryCheckFailed = "DeliveryCheckFailed"
 )

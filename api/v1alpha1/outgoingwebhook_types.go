@@ -172,6 +172,12 @@ type OutgoingWebhookSpec struct {
 	// +kubebuilder:default=Delete
 	// +optional
 	DeletionPolicy DeletionPolicy `json:"deletionPolicy,omitempty"`
+
+	// DeliveryCheck turns on reading the webhook's recent deliveries into
+	// status.lastDelivery, status.recentDeliveries and the DeliveriesHealthy
+	// condition. Absent: the deliveries are never read (no API call).
+	// +optional
+	DeliveryCheck *DeliveryCheck `json:"deliveryCheck,omitempty"`
 }
 
 // OutgoingWebhookStatus is the observed state of the remote webhook.
@@ -217,7 +223,27 @@ type OutgoingWebhookStatus struct {
 	// +optional
 	LastWrite *LastWrite `json:"lastWrite,omitempty"`
 
-	// Conditions: Ready, Reconciling and Stalled, as kstatus reads them.
+	// LastDelivery is the newest delivery of the webhook read by the
+	// delivery check (spec.deliveryCheck). It is kept when the webhook is
+	// replaced (a new slug) until the new webhook has a delivery.
+	// +optional
+	LastDelivery *DeliveryRecord `json:"lastDelivery,omitempty"`
+
+	// RecentDeliveries counts the outcomes of the deliveries read by the
+	// last delivery check (the newest page, at most max(10,
+	// failureThreshold) deliveries).
+	// +optional
+	RecentDeliveries *DeliveryCounts `json:"recentDeliveries,omitempty"`
+
+	// LastHandledRedeliver is the redelivery request last handled: the
+	// value of the webhooks.bitrise.io/redeliver or
+	// webhooks.bitrise.io/redeliver-failed-since annotation, or both joined
+	// by a comma (redeliver first) when both are set.
+	// +optional
+	LastHandledRedeliver string `json:"lastHandledRedeliver,omitempty"`
+
+	// Conditions: Ready, Reconciling and Stalled, as kstatus reads them, and
+	// DeliveriesHealthy (not read by kstatus) with spec.deliveryCheck.
 	// +listType=map
 	// +listMapKey=type
 	// +optional
@@ -256,6 +282,7 @@ type LastWrite struct {
 // +kubebuilder:printcolumn:name="Slug",type=string,JSONPath=`.status.slug`
 // +kubebuilder:printcolumn:name="Ready",type=string,JSONPath=`.status.conditions[?(@.type=="Ready")].status`
 // +kubebuilder:printcolumn:name="Status",type=string,priority=1,JSONPath=`.status.conditions[?(@.type=="Ready")].message`
+// +kubebuilder:printcolumn:name="Last-Delivery",type=integer,priority=1,JSONPath=`.status.lastDelivery.httpStatus`
 // +kubebuilder:printcolumn:name="Age",type=date,JSONPath=`.metadata.creationTimestamp`
 // +kubebuilder:selectablefield:JSONPath=".spec.appSlug"
 type OutgoingWebhook struct {

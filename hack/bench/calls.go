@@ -18,23 +18,28 @@ type callCounts struct {
 	PUT    int `json:"put"`
 	DELETE int `json:"delete"`
 	Other  int `json:"other"`
+	// Deliveries counts GETs of delivery items (spec.deliveryCheck), which
+	// are not webhook lists and counted apart from GET.
+	Deliveries int `json:"deliveries,omitempty"`
 	// Failed counts answers outside 2xx, and requests left unanswered.
 	Failed int `json:"failed"`
 	Total  int `json:"total"`
 }
 
 func (c *callCounts) add(r bitrisefake.Request) {
-	switch r.Method {
-	case http.MethodGet:
+	switch {
+	case r.Method == http.MethodGet && isDeliveryRead(r):
+		c.Deliveries++
+	case r.Method == http.MethodGet:
 		c.GET++
 		if r.Query.Get("next") == "" {
 			c.Lists++
 		}
-	case http.MethodPost:
+	case r.Method == http.MethodPost:
 		c.POST++
-	case http.MethodPut:
+	case r.Method == http.MethodPut:
 		c.PUT++
-	case http.MethodDelete:
+	case r.Method == http.MethodDelete:
 		c.DELETE++
 	default:
 		c.Other++
@@ -127,7 +132,7 @@ func timeline(reqs []bitrisefake.Request, readyTimes []time.Time, start, end tim
 func listGaps(reqs []bitrisefake.Request) []time.Duration {
 	byApp := map[string][]time.Time{}
 	for _, r := range reqs {
-		if r.Method == http.MethodGet && r.Query.Get("next") == "" {
+		if r.Method == http.MethodGet && r.Query.Get("next") == "" && !isDeliveryRead(r) {
 			byApp[r.Path] = append(byApp[r.Path], r.Time)
 		}
 	}

@@ -32,7 +32,7 @@ func createNamespaces(ctx context.Context, kube client.Client, names []string) e
 }
 
 func newWebhook(namespace, name, app string, interval time.Duration) *webhooksv1alpha1.OutgoingWebhook {
-	return &webhooksv1alpha1.OutgoingWebhook{
+	owh := &webhooksv1alpha1.OutgoingWebhook{
 		ObjectMeta: metav1.ObjectMeta{Namespace: namespace, Name: name},
 		Spec: webhooksv1alpha1.OutgoingWebhookSpec{
 			AppSlug:  app,
@@ -41,6 +41,8 @@ func newWebhook(namespace, name, app string, interval time.Duration) *webhooksv1
 			Interval: &metav1.Duration{Duration: interval},
 		},
 	}
+	withDeliveryCheck(owh)
+	return owh
 }
 
 // warmUp waits until the manager has reconciled one webhook (its caches are

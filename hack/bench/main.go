@@ -58,6 +58,7 @@ type params struct {
 	// RestartTimeout bounds the wait for a restarted manager to reconcile
 	// every webhook once.
 	RestartTimeout time.Duration
+	DeliveryCheck  time.Duration
 }
 
 // presets are named sets of flag values; flags given explicitly win.
@@ -95,6 +96,7 @@ func parseFlags() params {
 	flag.Float64Var(&p.RSSTargetMiB, "rss-target-mib", 96, "target for the manager's peak RSS (VmHWM), MiB")
 	flag.DurationVar(&p.RestartTimeout, "restart-timeout", 3*time.Minute, "give up waiting for a restarted manager to reconcile every webhook after this")
 	flag.StringVar(&p.Preset, "preset", "", "a named set of flags (explicit flags win): large = -n 10000 -apps 100 -qps 200 -interval 1m -steady-intervals 2 -secrets 0 -timeout 30m -rss-target-mib 192")
+	flag.DurationVar(&p.DeliveryCheck, "delivery-check", 0, "spec.deliveryCheck.interval of every webhook (0: off, else at least 1m); the steady state then lasts at least two of them")
 	flag.Parse()
 	if p.Preset != "" {
 		values, ok := presets[p.Preset]
@@ -113,6 +115,7 @@ func parseFlags() params {
 			}
 		}
 	}
+	p.SteadyIntervals = max(p.SteadyIntervals, steadyIntervalsForDeliveries(p))
 	return p
 }
 
@@ -124,6 +127,8 @@ func (p params) validate() error {
 		return errors.New("-interval must be at least 5s (the CRD's minimum)")
 	case p.SteadyIntervals < 1:
 		return errors.New("-steady-intervals must be at least 1")
+	case p.DeliveryCheck != 0 && p.DeliveryCheck < time.Minute:
+		return errors.New("-delivery-check must be 0 or at least 1m (the CRD's minimum)")
 	case p.QPS < 0 || p.Burst < 0 || p.Secrets < 0 || p.SecretBytes < 0:
 		return errors.New("-qps, -burst, -secrets and -secret-bytes cannot be negative")
 	}
@@ -174,6 +179,7 @@ func run(ctx context.Context, p params) error {
 	if err := os.MkdirAll(logDir, 0o755); err != nil {
 		return err
 	}
+	benchDeliveryCheck = p.DeliveryCheck
 	b := &bench{p: p, logDir: logDir, token: "bench-token-" + randomHex(6), res: newResults(p)}
 	b.res.Machine = describeMachine(root)
 

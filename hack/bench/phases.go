@@ -145,6 +145,7 @@ func (b *bench) steady(ctx context.Context, tr *tracker, mgr *managerProcess) er
 	}
 	s.WriteCalls = s.Calls.writes()
 	s.ResourceWrites = tr.updates.Load()
+	s.Deliveries = deliveryFiguresOf(b.p, s.Calls.Deliveries, end.Sub(start))
 	b.res.Steady = s
 	return nil
 }

@@ -100,7 +100,8 @@ type steadyFigures struct {
 	Calls             callCounts `json:"calls"`
 	WriteCalls        int        `json:"write_calls"`
 	// ResourceWrites counts changes of the OutgoingWebhooks themselves.
-	ResourceWrites int64 `json:"resource_writes"`
+	ResourceWrites int64            `json:"resource_writes"`
+	Deliveries     *deliveryFigures `json:"deliveries,omitempty"`
 }
 
 type remoteFigures struct {
@@ -304,6 +305,9 @@ func (r *results) print(out io.Writer) {
 		row("API calls", "%s", s.Calls)
 		row("write calls", "%d", s.WriteCalls)
 		row("writes to the resources", "%d", s.ResourceWrites)
+		if d := s.Deliveries; d != nil {
+			row("delivery-item lists per deliveryCheck interval", "%s", d)
+		}
 	}
 	if rem := r.Remote; rem != nil {
 		section("Remote state")

@@ -93,11 +93,13 @@ Things to try:
   kubectl patch owh build-notifier --type merge -p '{"spec":{"events":["build","pipeline"]}}'
   kubectl create secret generic build-notifier-secret --from-literal=secret=rotated --dry-run=client -o yaml | kubectl apply -f -
   kubectl annotate owh build-notifier webhooks.bitrise.io/reconcile-requested-at="$(date +%%s)" --overwrite
+  kubectl patch owh build-notifier --type merge -p '{"spec":{"deliveryCheck":{"interval":"1m"}}}'
+  curl -X POST "%s/_fake/deliver?app=$(kubectl get owh build-notifier -o jsonpath='{.spec.appSlug}')&webhook=$(kubectl get owh build-notifier -o jsonpath='{.status.slug}')&status=502&seconds=10"
   kubectl delete -k %s
 
 Ctrl-C stops everything. Manager logs follow.
 
-`, env.Kubeconfig, env.Kubectl, baseOf(env.FakeURL), samples)
+`, env.Kubeconfig, env.Kubectl, baseOf(env.FakeURL), baseOf(env.FakeURL), samples)
 }
 
 func kubectl(ctx context.Context, env *localenv.Env, args ...string) error {

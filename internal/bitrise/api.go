@@ -16,4 +16,13 @@ type API interface {
 	// and for an app the token cannot see, so only the caller, by listing
 	// the app, can tell them apart.
 	DeleteWebhook(ctx context.Context, appSlug, webhookSlug string) error
+
+	// ListDeliveryItems returns one page of the webhook's deliveries, in
+	// the server's order (newest first on Bitrise, not guaranteed).
+	ListDeliveryItems(ctx context.Context, appSlug, webhookSlug string, opts DeliveryListOptions) (*DeliveryPage, error)
+	// GetDeliveryItem returns one delivery; a 404 when it is unknown.
+	GetDeliveryItem(ctx context.Context, appSlug, webhookSlug, itemSlug string) (*DeliveryItem, error)
+	// RedeliverItem asks Bitrise to send a delivery again; a 404 when it is
+	// unknown. It is not idempotent: each call is one more delivery.
+	RedeliverItem(ctx context.Context, appSlug, webhookSlug, itemSlug string) error
 }

@@ -168,6 +168,9 @@ func (t *tokenClient) do(ctx context.Context, req request) (int, []byte, error) 
 		httpReq.Header.Set("Content-Type", "application/json")
 	}
 
+	if isLowPriority(ctx) && !t.gate.spare(time.Now()) {
+		return 0, nil, ErrDeferred
+	}
 	waited, err := t.gate.wait(ctx)
 	if waited > time.Millisecond && t.observer != nil {
 		t.observer.Throttled(waited)

@@ -94,6 +94,22 @@ func (g *gate) wait(ctx context.Context) (time.Duration, error) {
 	return time.Since(start), nil
 }
 
+// spare reports whether the token can afford a low-priority request: not
+// paused, and at least half the burst left in the bucket, so that writes
+// queued behind it are not delayed.
+func (g *gate) spare(now time.Time) bool {
+	g.mu.Lock()
+	paused := now.Before(g.pausedUntil)
+	g.mu.Unlock()
+	if paused {
+		return false
+	}
+	if g.limiter.Limit() == rate.Inf {
+		return true
+	}
+	return g.limiter.TokensAt(now) >= float64(g.limiter.Burst())/2
+}
+
 // pause holds every request of the token until the given time.
 func (g *gate) pause(until time.Time) {
 	g.mu.Lock()

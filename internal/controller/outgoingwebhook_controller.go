@@ -9,6 +9,7 @@ import (
 	"math/rand/v2"
 	"net/http"
 	"strings"
+	"sync"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
@@ -61,6 +62,9 @@ type OutgoingWebhookReconciler struct {
 	// written keeps the cache from being trusted before it holds the
 	// reconciler's own last write of a resource.
 	written ownWrites
+
+	deliveryOnce    sync.Once
+	deliveryTracker *deliveryTracker
 }
 
 // Event reasons, on transitions only.
@@ -134,9 +138,11 @@ func (r *OutgoingWebhookReconciler) Reconcile(ctx context.Context, req ctrl.Requ
 	var stall *stalledError
 	switch {
 	case err == nil:
+		forced := requested != obj.Status.LastHandledReconcileAt
 		obj.Status.ObservedGeneration = obj.Generation
 		obj.Status.LastHandledReconcileAt = requested
-		return ctrl.Result{RequeueAfter: nextDriftCheck(observedAt, obj.GetInterval().Duration)}, nil
+		next := nextDriftCheck(observedAt, obj.GetInterval().Duration)
+		return ctrl.Result{RequeueAfter: r.afterReconciled(ctx, obj, next, forced)}, nil
 	case errors.As(err, &stall):
 		// A terminal failure of this generation: handled, waiting for the user.
 		markStalled(obj, stall.reason, stall.message)

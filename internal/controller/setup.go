@@ -58,6 +58,7 @@ func (r *OutgoingWebhookReconciler) SetupWithManager(ctx context.Context, mgr ct
 		For(&webhooksv1alpha1.OutgoingWebhook{}, builder.WithPredicates(predicate.Or(
 			predicate.GenerationChangedPredicate{},
 			reconcileRequested{},
+			redeliverRequested{},
 			deletionStarted{},
 			finalizerMissing{},
 		))).

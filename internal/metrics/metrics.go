@@ -55,7 +55,8 @@ var (
 // Register adds the metrics to reg; reader lists OutgoingWebhooks (the
 // manager's cache) for the resources-by-condition gauge at scrape time.
 func Register(reg prometheus.Registerer, reader client.Reader) error {
-	for _, c := range []prometheus.Collector{apiRequests, apiDuration, rateLimitWait, driftCorrections, secretRotations, &resourcesCollector{reader: reader}} {
+	for _, c := range []prometheus.Collector{apiRequests, apiDuration, rateLimitWait, driftCorrections, secretRotations, &resourcesCollector{reader: reader},
+		deliveriesObserved, &deliveryHealthCollector{reader: reader}} {
 		if err := reg.Register(c); err != nil {
 			return err
 		}

@@ -46,6 +46,9 @@ func TestKubectlExplain(t *testing.T) {
 		"outgoingwebhook.spec.interval",
 		"outgoingwebhook.spec.suspend",
 		"outgoingwebhook.spec.deletionPolicy",
+		"outgoingwebhook.spec.deliveryCheck",
+		"outgoingwebhook.spec.deliveryCheck.interval",
+		"outgoingwebhook.spec.deliveryCheck.failureThreshold",
 		"outgoingwebhook.status",
 		"outgoingwebhook.status.observedGeneration",
 		"outgoingwebhook.status.slug",
@@ -56,6 +59,10 @@ func TestKubectlExplain(t *testing.T) {
 		"outgoingwebhook.status.lastWrite",
 		"outgoingwebhook.status.lastWrite.sent",
 		"outgoingwebhook.status.lastWrite.answer",
+		"outgoingwebhook.status.lastDelivery",
+		"outgoingwebhook.status.lastDelivery.httpStatus",
+		"outgoingwebhook.status.recentDeliveries",
+		"outgoingwebhook.status.lastHandledRedeliver",
 		"outgoingwebhook.status.conditions",
 	} {
 		t.Run(field, func(t *testing.T) {

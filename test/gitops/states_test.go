@@ -40,6 +40,7 @@ func TestStatusOfLiveObjects(t *testing.T) {
 		{name: "new, before the manager saw it", reach: reachNew, kstatus: status.InProgressStatus, argo: "Progressing"},
 		{name: "new and suspended", reach: reachNewSuspended, kstatus: status.InProgressStatus, argo: "Suspended"},
 		{name: "ready", reach: reachReady, kstatus: status.CurrentStatus, argo: "Healthy", argoMessage: "is in sync"},
+		{name: "ready, receiver failing", reach: reachDeliveriesFailing, kstatus: status.CurrentStatus, argo: "Healthy", argoMessage: "is in sync"},
 		{name: "suspended once ready", reach: reachSuspendedOnceReady, kstatus: status.InProgressStatus, argo: "Suspended"},
 		{
 			name: "transient error on the first pass", reach: reachTransientNew,

@@ -24,6 +24,10 @@ type webhookView struct {
 }
 
 func (s *Server) serveAdmin(w http.ResponseWriter, r *http.Request) {
+	if r.URL.Path == "/_fake/deliver" {
+		s.serveDeliver(w, r)
+		return
+	}
 	if r.URL.Path != "/_fake/state" {
 		http.NotFound(w, r)
 		return

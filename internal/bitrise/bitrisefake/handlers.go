@@ -76,6 +76,9 @@ func (s *Server) serveAPI(w http.ResponseWriter, r *http.Request) int {
 }
 
 func (s *Server) handle(r *http.Request) reply {
+	if rep, ok := s.handleDelivery(r); ok {
+		return rep
+	}
 	appSlug, webhookSlug, ok := parsePath(r.URL.EscapedPath())
 	if !ok {
 		return notFound()
@@ -139,14 +142,25 @@ func parsePath(escaped string) (appSlug, webhookSlug string, ok bool) {
 	return segs[1], webhookSlug, true
 }
 
+// pageLimitOf reads the `limit` query parameter of a list: default and
+// maximum 50, as on Bitrise; a bad value is a 400.
+func pageLimitOf(query url.Values) (int, *reply) {
+	v := query.Get("limit")
+	if v == "" {
+		return defaultPageLimit, nil
+	}
+	n, err := strconv.Atoi(v)
+	if err != nil || n < 1 {
+		rep := messageReply(http.StatusBadRequest, "limit must be a positive integer")
+		return 0, &rep
+	}
+	return min(n, maxPageLimit), nil
+}
+
 func (s *Server) list(a *app, query url.Values) reply {
-	limit := defaultPageLimit
-	if v := query.Get("limit"); v != "" {
-		n, err := strconv.Atoi(v)
-		if err != nil || n < 1 {
-			return messageReply(http.StatusBadRequest, "limit must be a positive integer")
-		}
-		limit = min(n, maxPageLimit)
+	limit, bad := pageLimitOf(query)
+	if bad != nil {
+		return *bad
 	}
 	start := 0
 	if next := query.Get("next"); next != "" {

@@ -31,6 +31,9 @@ type Server struct {
 	faults     []*activeFault
 	rng        *rand.Rand
 	requests   []Request
+	// receivers answer redeliveries, by webhook slug.
+	receivers      map[string]receiverAnswer
+	legacyNullable bool
 
 	closeServer func()
 	// done ends sleeping handlers, so that Close never waits for a latency.

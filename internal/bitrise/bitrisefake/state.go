@@ -21,8 +21,9 @@ type app struct {
 }
 
 type record struct {
-	hook   bitrise.Webhook
-	secret string
+	hook       bitrise.Webhook
+	secret     string
+	deliveries []*deliveryRecord // oldest first
 }
 
 // wireWebhook is declared here rather than borrowed from package bitrise, so
