@@ -56,7 +56,7 @@ var (
 // manager's cache) for the resources-by-condition gauge at scrape time.
 func Register(reg prometheus.Registerer, reader client.Reader) error {
 	for _, c := range []prometheus.Collector{apiRequests, apiDuration, rateLimitWait, driftCorrections, secretRotations, &resourcesCollector{reader: reader},
-		deliveriesObserved, &deliveryHealthCollector{reader: reader}} {
+		deliveriesObserved} {
 		if err := reg.Register(c); err != nil {
 			return err
 		}
@@ -96,9 +96,15 @@ var resourcesDesc = prometheus.NewDesc(ResourcesName,
 	"OutgoingWebhooks by condition: Ready, Stalled or Reconciling (the condition is True), or Suspended (spec.suspend).",
 	[]string{"condition"}, nil)
 
+// resourcesCollector counts resources at scrape time, from the manager's
+// cache, with one list for both gauges: by condition (ResourcesName) and,
+// of those with spec.deliveryCheck, by DeliveriesHealthy (DeliveryHealthName).
 type resourcesCollector struct{ reader client.Reader }
 
-func (c *resourcesCollector) Describe(ch chan<- *prometheus.Desc) { ch <- resourcesDesc }
+func (c *resourcesCollector) Describe(ch chan<- *prometheus.Desc) {
+	ch <- resourcesDesc
+	ch <- deliveryHealthDesc
+}
 
 func (c *resourcesCollector) Collect(ch chan<- prometheus.Metric) {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
@@ -106,9 +112,11 @@ func (c *resourcesCollector) Collect(ch chan<- prometheus.Metric) {
 	var list webhooksv1alpha1.OutgoingWebhookList
 	if err := c.reader.List(ctx, &list, client.UnsafeDisableDeepCopy); err != nil {
 		ch <- prometheus.NewInvalidMetric(resourcesDesc, err)
+		ch <- prometheus.NewInvalidMetric(deliveryHealthDesc, err)
 		return
 	}
 	counts := map[string]int{}
+	health := map[metav1.ConditionStatus]int{}
 	for i := range list.Items {
 		obj := &list.Items[i]
 		if obj.Spec.Suspend {
@@ -119,8 +127,18 @@ func (c *resourcesCollector) Collect(ch chan<- prometheus.Metric) {
 				counts[typ]++
 			}
 		}
+		if obj.Spec.DeliveryCheck != nil {
+			status := metav1.ConditionUnknown
+			if c := meta.FindStatusCondition(obj.Status.Conditions, webhooksv1alpha1.ConditionDeliveriesHealthy); c != nil {
+				status = c.Status
+			}
+			health[status]++
+		}
 	}
 	for _, cond := range gaugeConditions {
 		ch <- prometheus.MustNewConstMetric(resourcesDesc, prometheus.GaugeValue, float64(counts[cond]), cond)
+	}
+	for _, s := range healthStatuses {
+		ch <- prometheus.MustNewConstMetric(deliveryHealthDesc, prometheus.GaugeValue, float64(health[s]), string(s))
 	}
 }
