@@ -145,26 +145,50 @@ func (r *OutgoingWebhookReconciler) Reconcile(ctx context.Context, req ctrl.Requ
 		return ctrl.Result{RequeueAfter: r.afterReconciled(ctx, obj, next, forced)}, nil
 	case errors.As(err, &stall):
 		// A terminal failure of this generation: handled, waiting for the user.
-		markStalled(obj, stall.reason, stall.message)
 		obj.Status.ObservedGeneration = obj.Generation
 		obj.Status.LastHandledReconcileAt = requested
-		log.Info("needs the user", "reason", stall.reason, "message", stall.message)
+	}
+	return failed(ctx, obj, err, func(s *stalledError) string { return s.message })
+}
+
+// failed maps the failure of a pass, normal or deletion, to conditions and
+// a result, so that both paths treat each kind of failure alike:
+//   - a *stalledError needs the user: Stalled with its reason and the
+//     message describe makes of it, retried every interval (jittered), not
+//     with backoff;
+//   - an error of the Bitrise API (an *APIError or *NetworkError: 429, 5xx,
+//     a 3xx, no answer), or a DELETE answered 404 for a webhook still
+//     listed, is transient: Reconciling APIUnavailable, retried after the
+//     server's Retry-After (capped at bitrise.MaxPause) or else with
+//     controller-runtime's exponential backoff;
+//   - any other error (the Kubernetes API's: a conflict, say) is retried
+//     with backoff and touches no condition: there is nothing for the user
+//     to do.
+func failed(ctx context.Context, obj *webhooksv1alpha1.OutgoingWebhook, err error, describe func(*stalledError) string) (ctrl.Result, error) {
+	log := logf.FromContext(ctx)
+	var stall *stalledError
+	var listed *stillListedError
+	switch {
+	case errors.As(err, &stall):
+		message := describe(stall)
+		markStalled(obj, stall.reason, message)
+		log.Info("needs the user", "reason", stall.reason, "message", message)
 		return ctrl.Result{RequeueAfter: jitter(obj.GetInterval().Duration)}, nil
-	case !isBitriseError(err):
-		// A Kubernetes error (a conflict, say): retried with backoff, and
-		// nothing for the user to see.
+	case errors.As(err, &listed):
+		markRetrying(obj, webhooksv1alpha1.ReasonAPIUnavailable, listed.Error())
 		return ctrl.Result{}, err
-	default:
-		markRetrying(obj, webhooksv1alpha1.ReasonAPIUnavailable, transientMessage(err))
-		if after := bitrise.RetryAfter(err); after > 0 {
-			// The client caps it; the cap is repeated here so that no path
-			// can requeue later than bitrise.MaxPause.
-			after = min(after, bitrise.MaxPause)
-			log.Info("Bitrise API asked to retry later", "retryAfter", after, "error", err.Error())
-			return ctrl.Result{RequeueAfter: after}, nil
-		}
+	case !isBitriseError(err):
 		return ctrl.Result{}, err
 	}
+	markRetrying(obj, webhooksv1alpha1.ReasonAPIUnavailable, transientMessage(err))
+	if after := bitrise.RetryAfter(err); after > 0 {
+		// The client caps it; the cap is repeated here so that no path
+		// can requeue later than bitrise.MaxPause.
+		after = min(after, bitrise.MaxPause)
+		log.Info("Bitrise API asked to retry later", "retryAfter", after, "error", err.Error())
+		return ctrl.Result{RequeueAfter: after}, nil
+	}
+	return ctrl.Result{}, err
 }
 
 func isBitriseError(err error) bool {
@@ -444,12 +468,11 @@ func (r *OutgoingWebhookReconciler) reconcileDelete(ctx context.Context, obj *we
 	}
 
 	err = r.deleteRemote(ctx, obj, peers.ownedSlugs(obj))
-	var stall *stalledError
-	var listed *stillListedError
-	switch {
-	case err == nil:
+	if err == nil {
 		return r.release(ctx, obj, p)
-	case errors.As(err, &stall):
+	}
+	var stall *stalledError
+	if errors.As(err, &stall) {
 		// The credentials may have gone with the namespace.
 		why := ""
 		switch stall.reason {
@@ -461,17 +484,10 @@ func (r *OutgoingWebhookReconciler) reconcileDelete(ctx context.Context, obj *we
 		if why != "" && r.orphanedWithNamespace(ctx, obj, why) {
 			return r.release(ctx, obj, p)
 		}
-		markStalled(obj, stall.reason, fmt.Sprintf("Cannot delete the remote webhook: %s. Fix it, or set spec.deletionPolicy to Orphan", stall.message))
-		return ctrl.Result{RequeueAfter: jitter(obj.GetInterval().Duration)}, nil
-	case errors.As(err, &listed):
-		markReconciling(obj, webhooksv1alpha1.ReasonAPIUnavailable, listed.Error())
-		return ctrl.Result{}, err
-	case !isBitriseError(err):
-		return ctrl.Result{}, err
-	default:
-		markRetrying(obj, webhooksv1alpha1.ReasonAPIUnavailable, transientMessage(err))
-		return ctrl.Result{}, err
 	}
+	return failed(ctx, obj, err, func(s *stalledError) string {
+		return fmt.Sprintf("Cannot delete the remote webhook: %s. Fix it, or set spec.deletionPolicy to Orphan", s.message)
+	})
 }
 
 func (r *OutgoingWebhookReconciler) deleteRemote(ctx context.Context, obj *webhooksv1alpha1.OutgoingWebhook, ownedByOthers map[string]string) error {
