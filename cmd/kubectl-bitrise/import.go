@@ -168,7 +168,7 @@ func importToken(ctx context.Context, c *cli, f importFlags) (string, error) {
 // kustomization.yaml listing them, so that `kubectl apply -k dir` applies
 // them. Files are readable by the owner only: they hold header values.
 func writeDir(dir string, plan importPlan, opts importOptions) error {
-	if err := os.MkdirAll(dir, 0o755); err != nil {
+	if err := os.MkdirAll(dir, 0o750); err != nil {
 		return fmt.Errorf("--output-dir: %w", err)
 	}
 	var kustomization bytes.Buffer
@@ -184,7 +184,7 @@ func writeDir(dir string, plan importPlan, opts importOptions) error {
 		}
 		fmt.Fprintf(&kustomization, "  - %s\n", file)
 	}
-	if err := os.WriteFile(filepath.Join(dir, "kustomization.yaml"), kustomization.Bytes(), 0o644); err != nil {
+	if err := os.WriteFile(filepath.Join(dir, "kustomization.yaml"), kustomization.Bytes(), 0o600); err != nil {
 		return fmt.Errorf("--output-dir: %w", err)
 	}
 	return nil

@@ -212,7 +212,7 @@ func (n *nullableInt) UnmarshalJSON(b []byte) error {
 			Valid bool        `json:"valid"`
 		}
 		if json.Unmarshal(trimmed, &wrapper) != nil || !wrapper.Valid {
-			return nil
+			return nil //nolint:nilerr // informational: an unreadable wrapper reads as 0, see the type's comment
 		}
 		*n = nullableInt(numberValue(string(wrapper.Int64)))
 		return nil

@@ -277,7 +277,7 @@ var _ = Describe("Redelivery", func() {
 		fake.SetReceiver(slug, 200, 1)
 
 		annotate(obj, webhooksv1alpha1.RedeliverAnnotation, failed)
-		got := waitRedeliverHandled(obj, failed)
+		waitRedeliverHandled(obj, failed)
 		_, redeliveries := deliveryCalls(app)
 		Expect(redeliveries).To(Equal(1))
 		Expect(fake.DeliveryCount(app, slug)).To(Equal(2))
@@ -285,7 +285,7 @@ var _ = Describe("Redelivery", func() {
 		Expect(strings.Join(eventNotes(obj), "\n")).To(ContainSubstring("Redelivered 1 delivery (" + failed + ")"))
 
 		By("reading the deliveries again at once: the redelivery succeeded")
-		got = waitDeliveriesHealthy(obj, metav1.ConditionTrue, webhooksv1alpha1.ReasonDeliveriesSucceeded)
+		got := waitDeliveriesHealthy(obj, metav1.ConditionTrue, webhooksv1alpha1.ReasonDeliveriesSucceeded)
 		Expect(got.Status.LastDelivery.HTTPStatus).To(BeEquivalentTo(200))
 
 		By("never again on its own")
