@@ -81,6 +81,26 @@ var _ = Describe("Deletion after a 404", func() {
 		Expect(appRequests(app)["DELETE"]).To(Equal(3))
 	})
 
+	It("does not trust a 404 when a secret rotation deletes the old webhook", func() {
+		createSecret(ns, "hook-secret", map[string]string{"secret": secretValue("rotate-404")})
+		obj := createWebhook(ns, app, withCreds, func(o *webhooksv1alpha1.OutgoingWebhook) {
+			o.Spec.SecretRef = &webhooksv1alpha1.SecretReference{Name: "hook-secret"}
+		})
+		old := waitReady(obj).Status.Slug
+		removeDelete := fake.AddFault(bitrisefake.Fault{Method: "DELETE", PathContains: "/apps/" + app + "/", Status: 404, Times: 2})
+		defer removeDelete()
+
+		updateSecret(ns, "hook-secret", map[string]string{"secret": secretValue("rotate-404")})
+		Eventually(func(g Gomega) {
+			got := get(obj)
+			g.Expect(got.Status.Slug).NotTo(BeEmpty())
+			g.Expect(got.Status.Slug).NotTo(Equal(old))
+			g.Expect(condition(got, webhooksv1alpha1.ConditionReady).Status).To(Equal(metav1.ConditionTrue))
+		}).Should(Succeed())
+		Expect(remoteSlugs(app)).To(Equal([]string{get(obj).Status.Slug}), "the old webhook was still listed: it is deleted before the new one is created")
+		Expect(appRequests(app)["DELETE"]).To(Equal(3))
+	})
+
 	It("leaves nothing pending after a refused create, so deletion calls nothing", func() {
 		remove := fake.AddFault(bitrisefake.Fault{Method: "POST", PathContains: "/apps/" + app + "/", Status: 400, Body: `{"message":"url is not allowed"}`})
 		defer remove()

@@ -230,7 +230,7 @@ func (r *OutgoingWebhookReconciler) reconcileNormal(ctx context.Context, obj *we
 	if err != nil {
 		return time.Time{}, classifyAPIError(err, obj.Spec.AppSlug)
 	}
-	w := writer{api: api, obs: r.Observations, app: obj.Spec.AppSlug}
+	w := writer{api: api, obs: r.Observations, token: token, app: obj.Spec.AppSlug}
 	return observedAt, r.converge(ctx, obj, p, w, remote, peers, desired)
 }
 
@@ -256,7 +256,7 @@ func (r *OutgoingWebhookReconciler) converge(ctx context.Context, obj *webhooksv
 	if !upToDate {
 		// PUT cannot change the secret: replace the webhook, deleting the
 		// old one first so that two are never left behind.
-		if err := api.delete(ctx, current.Slug); err != nil && !bitrise.IsNotFound(err) {
+		if err := api.deleteConfirmed(ctx, current.Slug); err != nil {
 			return classifyAPIError(err, obj.Spec.AppSlug)
 		}
 		forgetRemote(obj)
@@ -510,33 +510,11 @@ func (r *OutgoingWebhookReconciler) deleteRemote(ctx context.Context, obj *webho
 		}
 		slug = w.Slug
 	}
-	w := writer{api: api, obs: r.Observations, app: obj.Spec.AppSlug}
-	err = w.delete(ctx, slug)
-	if bitrise.IsNotFound(err) {
-		// Bitrise answers 404 both for a webhook that is gone and for an
-		// app the token cannot see (another workspace's token, revoked
-		// access): only a list of the app tells them apart.
-		err = r.confirmGone(ctx, api, token, obj.Spec.AppSlug, slug)
-	}
-	if err != nil {
+	w := writer{api: api, obs: r.Observations, token: token, app: obj.Spec.AppSlug}
+	if err := w.deleteConfirmed(ctx, slug); err != nil {
 		return classifyAPIError(err, obj.Spec.AppSlug)
 	}
 	r.event(obj, corev1.EventTypeNormal, eventDeleted, "Deleted remote webhook %s", slug)
-	return nil
-}
-
-// confirmGone lists the app's webhooks afresh after a 404 on DELETE: nil when
-// the list works and the slug is absent; the list's error when the app does
-// not answer (404 or 403: the token cannot see it, so the webhook may still
-// deliver); a stillListedError when the webhook is listed after all.
-func (r *OutgoingWebhookReconciler) confirmGone(ctx context.Context, api bitrise.API, token, app, slug string) error {
-	remote, _, err := r.Observations.List(ctx, api, token, app, 0)
-	if err != nil {
-		return err
-	}
-	if findBySlug(remote, slug) != nil {
-		return &stillListedError{slug: slug}
-	}
 	return nil
 }
 
@@ -750,9 +728,31 @@ func (r *OutgoingWebhookReconciler) eventForReady(obj *webhooksv1alpha1.Outgoing
 // writer makes the write calls of one app and keeps the shared observations
 // of that app true to them.
 type writer struct {
-	api bitrise.API
-	obs *bitrise.Observations
-	app string
+	api   bitrise.API
+	obs   *bitrise.Observations
+	token string // keys the shared observations only
+	app   string
+}
+
+// deleteConfirmed deletes a webhook; nil once it is gone. Bitrise answers
+// 404 both for a webhook that is gone and for an app the token cannot see
+// (another workspace's token, revoked access), so a 404 is confirmed by a
+// fresh list of the app: nil when the list works and the slug is absent;
+// the list's error when the app does not answer (404 or 403: the webhook
+// may still deliver); a *stillListedError when the webhook is listed.
+func (w writer) deleteConfirmed(ctx context.Context, slug string) error {
+	err := w.delete(ctx, slug)
+	if !bitrise.IsNotFound(err) {
+		return err
+	}
+	remote, _, err := w.obs.List(ctx, w.api, w.token, w.app, 0)
+	if err != nil {
+		return err
+	}
+	if findBySlug(remote, slug) != nil {
+		return &stillListedError{slug: slug}
+	}
+	return nil
 }
 
 func (w writer) create(ctx context.Context, params bitrise.CreateParams) (*bitrise.Webhook, error) {
