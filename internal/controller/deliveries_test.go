@@ -332,6 +332,30 @@ var _ = Describe("Redelivery", func() {
 		Expect(redeliveries).To(Equal(1))
 	})
 
+	It("acts only on the annotation that changed: adding one never repeats the other", func() {
+		obj := createWebhook(ns, app)
+		slug := waitReady(obj).Status.Slug
+		one := deliver(app, slug, bitrisefake.Delivery{HTTPStatus: 502})
+		annotate(obj, webhooksv1alpha1.RedeliverAnnotation, one)
+		waitRedeliverHandled(obj, one)
+		_, redeliveries := deliveryCalls(app)
+		Expect(redeliveries).To(Equal(1))
+
+		since := time.Now().Add(time.Hour).UTC().Format(time.RFC3339) // nothing that recent
+		annotate(obj, webhooksv1alpha1.RedeliverFailedSinceAnnotation, since)
+		waitRedeliverHandled(obj, one+","+since)
+		_, redeliveries = deliveryCalls(app)
+		Expect(redeliveries).To(Equal(1), "the delivery already redelivered is not sent again")
+		Expect(fake.DeliveryCount(app, slug)).To(Equal(2))
+
+		By("a new slug is acted on, the unchanged time is not")
+		two := deliver(app, slug, bitrisefake.Delivery{HTTPStatus: 500})
+		annotate(obj, webhooksv1alpha1.RedeliverAnnotation, two)
+		waitRedeliverHandled(obj, two+","+since)
+		_, redeliveries = deliveryCalls(app)
+		Expect(redeliveries).To(Equal(2))
+	})
+
 	It("answers an unknown slug or a bad time with a Warning event, not a Stalled resource", func() {
 		obj := createWebhook(ns, app)
 		waitReady(obj)

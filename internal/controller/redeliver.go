@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/http"
 	"slices"
+	"strings"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
@@ -50,11 +51,27 @@ func redeliverRequest(annotations map[string]string) string {
 	}
 }
 
-// handleRedeliver acts on a redelivery request not handled yet. It returns
-// when to try again if the request could not start (Bitrise unavailable),
-// else 0, and whether anything was redelivered. Once it started, the request is echoed whatever the outcome, so
-// that a failure is reported once (a Warning event) and never retried on
-// its own: a redelivery is not idempotent.
+// handledParts splits status.lastHandledRedeliver into the values of the
+// two annotations it echoes (see redeliverRequest): "slug,time", a lone
+// RFC 3339 time (redeliver-failed-since), or a lone slug.
+func handledParts(handled string) (slug, since string) {
+	if slug, since, ok := strings.Cut(handled, ","); ok {
+		return slug, since
+	}
+	if _, err := time.Parse(time.RFC3339, handled); err == nil {
+		return "", handled
+	}
+	return handled, ""
+}
+
+// handleRedeliver acts on a redelivery request not handled yet. Each
+// annotation is acted on only when its own value changed since it was last
+// handled, so that setting one does not repeat the other. It returns when
+// to try again if the request could not start (Bitrise unavailable), else
+// 0, and whether anything was redelivered. Once it started, the request is
+// echoed whatever the outcome, so that a failure is reported once (a
+// Warning event) and never retried on its own: a redelivery is not
+// idempotent.
 func (r *OutgoingWebhookReconciler) handleRedeliver(ctx context.Context, obj *webhooksv1alpha1.OutgoingWebhook) (time.Duration, bool) {
 	request := redeliverRequest(obj.Annotations)
 	if request == "" || request == obj.Status.LastHandledRedeliver {
@@ -64,19 +81,20 @@ func (r *OutgoingWebhookReconciler) handleRedeliver(ctx context.Context, obj *we
 	if err != nil {
 		return jitter(redeliverRetry), false
 	}
-	sent := 0
-	if slug := obj.Annotations[webhooksv1alpha1.RedeliverAnnotation]; slug != "" {
+	handledSlug, handledSince := handledParts(obj.Status.LastHandledRedeliver)
+	sent, slugDone := 0, false
+	if slug := obj.Annotations[webhooksv1alpha1.RedeliverAnnotation]; slug != "" && slug != handledSlug {
 		retry, n := r.redeliverOne(ctx, obj, api, slug)
 		if retry > 0 {
 			return retry, false
 		}
-		sent += n
+		sent, slugDone = n, true
 	}
-	if since := obj.Annotations[webhooksv1alpha1.RedeliverFailedSinceAnnotation]; since != "" {
+	if since := obj.Annotations[webhooksv1alpha1.RedeliverFailedSinceAnnotation]; since != "" && since != handledSince {
 		retry, n := r.redeliverFailedSince(ctx, obj, api, since)
 		sent += n
 		if retry > 0 {
-			if obj.Annotations[webhooksv1alpha1.RedeliverAnnotation] == "" {
+			if !slugDone {
 				return retry, false
 			}
 			// The single redelivery is done and must not be repeated: the
@@ -155,8 +173,12 @@ func (r *OutgoingWebhookReconciler) redeliverFailedSince(ctx context.Context, ob
 	if remaining > 0 {
 		more = fmt.Sprintf("; %d more remain (at most %d per request)", remaining, webhooksv1alpha1.MaxRedeliveries)
 	}
-	r.event(obj, corev1.EventTypeNormal, eventRedelivered, "Redelivered %d failed deliveries since %s, oldest first%s",
-		sent, since.Format(time.RFC3339), more)
+	noun := "deliveries"
+	if sent == 1 {
+		noun = "delivery"
+	}
+	r.event(obj, corev1.EventTypeNormal, eventRedelivered, "Redelivered %d failed %s since %s, oldest first%s",
+		sent, noun, since.Format(time.RFC3339), more)
 	return 0, sent
 }
 
