@@ -51,7 +51,10 @@ lint: $(GOLANGCI_LINT) ## Run golangci-lint (.golangci.yml), built from modules 
 
 .PHONY: dev
 dev: envtest-bins build ## Run the operator locally on a local control plane and a Bitrise fake.
-	go run ./hack/dev
+	# A built binary rather than `go run`, which exits 1 on Ctrl-C whatever
+	# the program does, so that a clean stop is not reported as an error.
+	go build -o $(BIN)/dev ./hack/dev
+	$(BIN)/dev
 
 ##@ Build
 

@@ -95,11 +95,14 @@ Things to try:
   kubectl annotate owh build-notifier webhooks.bitrise.io/reconcile-requested-at="$(date +%%s)" --overwrite
   kubectl patch owh build-notifier --type merge -p '{"spec":{"deliveryCheck":{"interval":"1m"}}}'
   curl -X POST "%s/_fake/deliver?app=$(kubectl get owh build-notifier -o jsonpath='{.spec.appSlug}')&webhook=$(kubectl get owh build-notifier -o jsonpath='{.status.slug}')&status=502&seconds=10"
+  bin/kubectl-bitrise reconcile owh build-notifier   # read the deliveries now, not at the next check
+  bin/kubectl-bitrise get -A
+  BITRISE_TOKEN=%s bin/kubectl-bitrise import --bitrise-api-url %s --app $(kubectl get owh build-notifier -o jsonpath='{.spec.appSlug}')
   kubectl delete -k %s
 
 Ctrl-C stops everything. Manager logs follow.
 
-`, env.Kubeconfig, env.Kubectl, baseOf(env.FakeURL), baseOf(env.FakeURL), samples)
+`, env.Kubeconfig, env.Kubectl, baseOf(env.FakeURL), baseOf(env.FakeURL), devToken, env.FakeURL, samples)
 }
 
 func kubectl(ctx context.Context, env *localenv.Env, args ...string) error {
