@@ -16,11 +16,25 @@ import (
 	"path/filepath"
 	"time"
 
+	"k8s.io/apimachinery/pkg/runtime"
+	utilruntime "k8s.io/apimachinery/pkg/util/runtime"
+	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	"k8s.io/client-go/rest"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
 
+	webhooksv1alpha1 "github.com/bitrise-webhook-operator/operator/api/v1alpha1"
 	"github.com/bitrise-webhook-operator/operator/internal/bitrise/bitrisefake"
 )
+
+// Scheme knows the built-in kinds and the operator's: what a client of the
+// tests reads and writes.
+var Scheme = func() *runtime.Scheme {
+	s := runtime.NewScheme()
+	utilruntime.Must(clientgoscheme.AddToScheme(s))
+	utilruntime.Must(webhooksv1alpha1.AddToScheme(s))
+	return s
+}()
 
 // Env is a running local environment.
 type Env struct {
@@ -139,6 +153,12 @@ func RepoRoot() (string, error) {
 		}
 		dir = parent
 	}
+}
+
+// Client returns a direct (uncached) client of this control plane as an
+// administrator, with Scheme.
+func (e *Env) Client() (client.Client, error) {
+	return client.New(e.Config, client.Options{Scheme: Scheme})
 }
 
 // KubectlCmd returns kubectl with args, pointed at this control plane as

@@ -1,6 +1,7 @@
 package localenv
 
 import (
+	"fmt"
 	"net/http"
 	"strings"
 	"time"
@@ -118,4 +119,9 @@ func Between(from, to time.Time) func(bitrisefake.Request) bool {
 // IsDeliveryRead reports a read of delivery items, not of webhooks.
 func IsDeliveryRead(r bitrisefake.Request) bool {
 	return strings.Contains(r.Path, "/delivery-items")
+}
+
+// String renders the counts on one line, as the bench prints them.
+func (c Calls) String() string {
+	return fmt.Sprintf("%d: GET %d (%d lists), POST %d, PUT %d, DELETE %d, failed %d", c.Total, c.GET, c.Lists, c.POST, c.PUT, c.DELETE, c.Failed)
 }
