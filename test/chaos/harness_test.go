@@ -12,10 +12,8 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/apimachinery/pkg/util/wait"
-	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	"k8s.io/client-go/util/retry"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
@@ -33,17 +31,6 @@ const (
 // leaks holds every secret value the suite made; each scenario's leak
 // check looks for all of them.
 var leaks = &localenv.LeakScanner{}
-
-var scheme = func() *runtime.Scheme {
-	s := runtime.NewScheme()
-	if err := clientgoscheme.AddToScheme(s); err != nil {
-		panic(err)
-	}
-	if err := webhooksv1alpha1.AddToScheme(s); err != nil {
-		panic(err)
-	}
-	return s
-}()
 
 // scenario is one chaos scenario: its own control plane and fake, its own
 // namespaces and apps, and the managers it starts.
@@ -71,7 +58,7 @@ func newScenario(t *testing.T, name string) *scenario {
 			t.Logf("stopping the control plane: %v", err)
 		}
 	})
-	c, err := client.New(env.Config, client.Options{Scheme: scheme})
+	c, err := env.Client()
 	if err != nil {
 		t.Fatal(err)
 	}
