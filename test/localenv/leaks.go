@@ -13,6 +13,8 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	eventsv1 "k8s.io/api/events/v1"
+	"k8s.io/apimachinery/pkg/api/meta"
+	"k8s.io/apimachinery/pkg/runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	webhooksv1alpha1 "github.com/bitrise-webhook-operator/operator/api/v1alpha1"
@@ -127,21 +129,18 @@ func (s *LeakScanner) Check(ctx context.Context, t testing.TB, c client.Client, 
 		f.Leaks += s.ScanText(t, "the output of "+name, out)
 	}
 	for _, ns := range namespaces {
-		var newEvents eventsv1.EventList
-		if err := c.List(ctx, &newEvents, client.InNamespace(ns)); err != nil {
-			t.Fatal(err)
-		}
-		for i := range newEvents.Items {
-			f.Events++
-			f.Leaks += s.ScanObject(t, "event "+ns+"/"+newEvents.Items[i].Name, &newEvents.Items[i])
-		}
-		var coreEvents corev1.EventList
-		if err := c.List(ctx, &coreEvents, client.InNamespace(ns)); err != nil {
-			t.Fatal(err)
-		}
-		for i := range coreEvents.Items {
-			f.Events++
-			f.Leaks += s.ScanObject(t, "core event "+ns+"/"+coreEvents.Items[i].Name, &coreEvents.Items[i])
+		for _, events := range []struct {
+			what string
+			list client.ObjectList
+		}{{"event", &eventsv1.EventList{}}, {"core event", &corev1.EventList{}}} {
+			if err := c.List(ctx, events.list, client.InNamespace(ns)); err != nil {
+				t.Fatal(err)
+			}
+			_ = meta.EachListItem(events.list, func(o runtime.Object) error {
+				f.Events++
+				f.Leaks += s.ScanObject(t, events.what+" "+ns+"/"+o.(client.Object).GetName(), o)
+				return nil
+			})
 		}
 		var hooks webhooksv1alpha1.OutgoingWebhookList
 		if err := c.List(ctx, &hooks, client.InNamespace(ns)); err != nil {
