@@ -4,8 +4,6 @@
 package e2e
 
 import (
-	"io"
-	"net/http"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -155,14 +153,9 @@ func freeAddr(t *testing.T) string {
 
 func scrape(t *testing.T, url string) string {
 	t.Helper()
-	resp, err := http.Get(url)
+	body, err := localenv.Scrape(url)
 	if err != nil {
 		t.Fatalf("scraping metrics: %v", err)
-	}
-	defer func() { _ = resp.Body.Close() }()
-	body, err := io.ReadAll(resp.Body)
-	if err != nil || resp.StatusCode != http.StatusOK {
-		t.Fatalf("scraping metrics: %d %v", resp.StatusCode, err)
 	}
 	return string(body)
 }

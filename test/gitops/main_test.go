@@ -11,7 +11,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
@@ -116,12 +115,8 @@ func startManager(bin string) (stop func(), err error) {
 		if err := m.Alive(); err != nil {
 			return false, err
 		}
-		resp, err := http.Get(metricsURL)
-		if err != nil {
-			return false, nil
-		}
-		_ = resp.Body.Close()
-		return resp.StatusCode == http.StatusOK, nil
+		_, err := localenv.Scrape(metricsURL)
+		return err == nil, nil
 	})
 	if err != nil {
 		stop()
