@@ -1,10 +1,12 @@
 // Package localenv starts what the operator needs without a cluster: a local
 // control plane (envtest's kube-apiserver and etcd, built from Go modules
 // into bin/k8s) with the CRD installed, the in-memory Bitrise fake, and the
-// built manager binary. It also holds the helpers the end-to-end suites
-// share: Poll and Eventually, a counter of the fake's requests (Calls) and
-// a scanner for leaked secret values (LeakScanner). The e2e, chaos, gitops
-// and install tests, the bench and `make dev` use it.
+// built manager binary (StartManager). It also holds the helpers the
+// end-to-end suites share, one of each: Poll and Eventually, a counter of
+// the fake's requests (Calls), a scanner for leaked secret values
+// (LeakScanner), Scrape for the manager's metrics, and the tools the
+// Makefile pins (Tool). The e2e, chaos, gitops and install tests, the bench
+// and `make dev` use it.
 package localenv
 
 import (
