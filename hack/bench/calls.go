@@ -6,62 +6,8 @@ import (
 	"time"
 
 	"github.com/bitrise-webhook-operator/operator/internal/bitrise/bitrisefake"
+	"github.com/bitrise-webhook-operator/operator/test/localenv"
 )
-
-// callCounts counts Bitrise API requests by verb. A GET is one list page:
-// the API has no get-one endpoint.
-type callCounts struct {
-	GET int `json:"get"`
-	// Lists counts the lists: GETs of a first page (no next cursor).
-	Lists  int `json:"lists"`
-	POST   int `json:"post"`
-	PUT    int `json:"put"`
-	DELETE int `json:"delete"`
-	Other  int `json:"other"`
-	// Deliveries counts GETs of delivery items (spec.deliveryCheck), which
-	// are not webhook lists and counted apart from GET.
-	Deliveries int `json:"deliveries,omitempty"`
-	// Failed counts answers outside 2xx, and requests left unanswered.
-	Failed int `json:"failed"`
-	Total  int `json:"total"`
-}
-
-func (c *callCounts) add(r bitrisefake.Request) {
-	switch {
-	case r.Method == http.MethodGet && isDeliveryRead(r):
-		c.Deliveries++
-	case r.Method == http.MethodGet:
-		c.GET++
-		if r.Query.Get("next") == "" {
-			c.Lists++
-		}
-	case r.Method == http.MethodPost:
-		c.POST++
-	case r.Method == http.MethodPut:
-		c.PUT++
-	case r.Method == http.MethodDelete:
-		c.DELETE++
-	default:
-		c.Other++
-	}
-	if r.Dropped || r.Status < 200 || r.Status > 299 {
-		c.Failed++
-	}
-	c.Total++
-}
-
-func (c callCounts) writes() int { return c.POST + c.PUT + c.DELETE + c.Other }
-
-// countBetween counts the requests that reached the fake in [from, to].
-func countBetween(reqs []bitrisefake.Request, from, to time.Time) callCounts {
-	var c callCounts
-	for _, r := range reqs {
-		if !r.Time.Before(from) && !r.Time.After(to) {
-			c.add(r)
-		}
-	}
-	return c
-}
 
 // pagesFor is how many list calls one list of an app with n webhooks
 // takes: ⌈n/50⌉, and one for an empty app.
@@ -95,9 +41,9 @@ func idealListsPerInterval(perApp map[string]int) int {
 
 // timelineBucket is what happened in one slice of the convergence.
 type timelineBucket struct {
-	FromSeconds float64    `json:"from_s"`
-	Calls       callCounts `json:"calls"`
-	Ready       int        `json:"ready"`
+	FromSeconds float64        `json:"from_s"`
+	Calls       localenv.Calls `json:"calls"`
+	Ready       int            `json:"ready"`
 }
 
 // timeline slices [start, end] into buckets of width and counts the calls
@@ -116,7 +62,7 @@ func timeline(reqs []bitrisefake.Request, readyTimes []time.Time, start, end tim
 	}
 	for _, r := range reqs {
 		if i := index(r.Time); i >= 0 {
-			buckets[i].Calls.add(r)
+			buckets[i].Calls.Add(r)
 		}
 	}
 	for _, t := range readyTimes {
@@ -132,7 +78,7 @@ func timeline(reqs []bitrisefake.Request, readyTimes []time.Time, start, end tim
 func listGaps(reqs []bitrisefake.Request) []time.Duration {
 	byApp := map[string][]time.Time{}
 	for _, r := range reqs {
-		if r.Method == http.MethodGet && r.Query.Get("next") == "" && !isDeliveryRead(r) {
+		if r.Method == http.MethodGet && r.Query.Get("next") == "" && !localenv.IsDeliveryRead(r) {
 			byApp[r.Path] = append(byApp[r.Path], r.Time)
 		}
 	}

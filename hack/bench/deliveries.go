@@ -2,13 +2,11 @@ package main
 
 import (
 	"fmt"
-	"strings"
 	"time"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	webhooksv1alpha1 "github.com/bitrise-webhook-operator/operator/api/v1alpha1"
-	"github.com/bitrise-webhook-operator/operator/internal/bitrise/bitrisefake"
 )
 
 // benchDeliveryCheck is -delivery-check: every webhook created gets it as
@@ -19,11 +17,6 @@ func withDeliveryCheck(owh *webhooksv1alpha1.OutgoingWebhook) {
 	if benchDeliveryCheck > 0 {
 		owh.Spec.DeliveryCheck = &webhooksv1alpha1.DeliveryCheck{Interval: metav1.Duration{Duration: benchDeliveryCheck}}
 	}
-}
-
-// isDeliveryRead reports a read of delivery items, not of webhooks.
-func isDeliveryRead(r bitrisefake.Request) bool {
-	return strings.Contains(r.Path, "/delivery-items")
 }
 
 // steadyIntervalsForDeliveries is how many drift intervals the steady state

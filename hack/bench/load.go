@@ -14,6 +14,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	webhooksv1alpha1 "github.com/bitrise-webhook-operator/operator/api/v1alpha1"
+	"github.com/bitrise-webhook-operator/operator/test/localenv"
 )
 
 const (
@@ -121,7 +122,7 @@ func createWebhooks(ctx context.Context, kube client.Client, plans []*webhookPla
 
 // randomText returns n random hex digits.
 func randomText(n int) string {
-	return randomHex((n + 1) / 2)[:n]
+	return localenv.RandomHex((n + 1) / 2)[:n]
 }
 
 // lastAppliedAnnotation is what client-side `kubectl apply` (and tools

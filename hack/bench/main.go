@@ -11,8 +11,6 @@ package main
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"errors"
 	"flag"
 	"fmt"
@@ -23,13 +21,10 @@ import (
 	"time"
 
 	"github.com/go-logr/logr"
-	"k8s.io/apimachinery/pkg/runtime"
-	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	"k8s.io/client-go/rest"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	ctrllog "sigs.k8s.io/controller-runtime/pkg/log"
 
-	webhooksv1alpha1 "github.com/bitrise-webhook-operator/operator/api/v1alpha1"
 	"github.com/bitrise-webhook-operator/operator/internal/bitrise"
 	"github.com/bitrise-webhook-operator/operator/test/localenv"
 )
@@ -180,7 +175,7 @@ func run(ctx context.Context, p params) error {
 		return err
 	}
 	benchDeliveryCheck = p.DeliveryCheck
-	b := &bench{p: p, logDir: logDir, token: "bench-token-" + randomHex(6), res: newResults(p)}
+	b := &bench{p: p, logDir: logDir, token: "bench-token-" + localenv.RandomHex(6), res: newResults(p)}
 	b.res.Machine = describeMachine(root)
 
 	progress("building the manager and starting the control plane")
@@ -222,7 +217,7 @@ func run(ctx context.Context, p params) error {
 // setup makes the apps (all reachable with one token unique to this run),
 // the latency, the client and the namespaces.
 func (b *bench) setup() error {
-	suffix := randomHex(4)
+	suffix := localenv.RandomHex(4)
 	for i := range b.p.Apps {
 		app := fmt.Sprintf("bench%03d%s", i, suffix)
 		b.apps = append(b.apps, app)
@@ -231,16 +226,9 @@ func (b *bench) setup() error {
 	b.env.Fake.AddApp(warmupApp, b.token)
 	b.env.Fake.SetLatency(b.p.Latency)
 
-	scheme := runtime.NewScheme()
-	if err := clientgoscheme.AddToScheme(scheme); err != nil {
-		return err
-	}
-	if err := webhooksv1alpha1.AddToScheme(scheme); err != nil {
-		return err
-	}
 	cfg := rest.CopyConfig(b.env.Config)
 	cfg.QPS = -1 // the harness must not be the bottleneck
-	kube, err := client.New(cfg, client.Options{Scheme: scheme})
+	kube, err := client.New(cfg, client.Options{Scheme: localenv.Scheme})
 	if err != nil {
 		return err
 	}
@@ -306,12 +294,6 @@ func (b *bench) managerArgs() []string {
 		"--api-burst", fmt.Sprint(b.p.Burst),
 		"--max-concurrent-reconciles", fmt.Sprint(b.p.MaxConcurrent),
 	}
-}
-
-func randomHex(n int) string {
-	buf := make([]byte, n)
-	_, _ = rand.Read(buf)
-	return hex.EncodeToString(buf)
 }
 
 func progress(format string, args ...any) {

@@ -6,22 +6,18 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"os/exec"
 	"regexp"
 	"strconv"
 	"strings"
-	"syscall"
 	"time"
 
 	"github.com/bitrise-webhook-operator/operator/test/localenv"
 )
 
-// managerProcess is one run of the manager binary.
+// managerProcess is one run of the manager binary, its output in a log file.
 type managerProcess struct {
-	cmd    *exec.Cmd
-	log    *os.File
-	exited chan struct{}
-	err    error // set before exited is closed
+	*localenv.Manager
+	log *os.File
 }
 
 func startManager(bin string, env *localenv.Env, token string, extra []string, logPath string) (*managerProcess, error) {
@@ -29,54 +25,34 @@ func startManager(bin string, env *localenv.Env, token string, extra []string, l
 	if err != nil {
 		return nil, err
 	}
-	cmd := exec.Command(bin, append([]string{
-		"--kubeconfig", env.Kubeconfig,
-		"--bitrise-api-url", env.FakeURL,
-		"--metrics-bind-address", "0",
-		"--health-probe-bind-address", "0",
-	}, extra...)...)
-	// gctrace prints the live heap after each GC to the log, which tells
-	// the Go heap apart from what the runtime keeps of it in RSS.
-	cmd.Env = append(os.Environ(), "BITRISE_TOKEN="+token, "GODEBUG=gctrace=1")
-	cmd.Stdout, cmd.Stderr = logFile, logFile
-	if err := cmd.Start(); err != nil {
+	m, err := env.StartManager(localenv.ManagerOptions{
+		Binary: bin,
+		Token:  token,
+		Args:   extra,
+		// gctrace prints the live heap after each GC to the log, which tells
+		// the Go heap apart from what the runtime keeps of it in RSS.
+		Env:    []string{"GODEBUG=gctrace=1"},
+		Output: logFile,
+	})
+	if err != nil {
 		_ = logFile.Close()
-		return nil, fmt.Errorf("starting the manager: %w", err)
+		return nil, err
 	}
-	m := &managerProcess{cmd: cmd, log: logFile, exited: make(chan struct{})}
-	go func() {
-		m.err = cmd.Wait()
-		close(m.exited)
-	}()
-	return m, nil
+	return &managerProcess{Manager: m, log: logFile}, nil
 }
 
 // alive returns an error naming the log when the manager has exited.
 func (m *managerProcess) alive() error {
-	select {
-	case <-m.exited:
-		return fmt.Errorf("the manager exited (%v); see %s", m.err, m.log.Name())
-	default:
-		return nil
+	if err := m.Alive(); err != nil {
+		return fmt.Errorf("%w; see %s", err, m.log.Name())
 	}
+	return nil
 }
 
 // stop sends SIGTERM, then SIGKILL after 15s. It is safe to call twice.
 func (m *managerProcess) stop() error {
-	select {
-	case <-m.exited:
-		return m.log.Close()
-	default:
-	}
-	_ = m.cmd.Process.Signal(syscall.SIGTERM)
-	select {
-	case <-m.exited:
-	case <-time.After(15 * time.Second):
-		_ = m.cmd.Process.Kill()
-		<-m.exited
-	}
-	_ = m.log.Close()
-	return nil
+	m.Stop(15 * time.Second)
+	return m.log.Close()
 }
 
 var gcLine = regexp.MustCompile(`(\d+)->(\d+)->(\d+) MB, (\d+) MB goal`)
@@ -111,7 +87,7 @@ func (m *managerProcess) rss() (rss, error) {
 	if err := m.alive(); err != nil {
 		return rss{}, err
 	}
-	f, err := os.Open(fmt.Sprintf("/proc/%d/status", m.cmd.Process.Pid))
+	f, err := os.Open(fmt.Sprintf("/proc/%d/status", m.Pid()))
 	if err != nil {
 		return rss{}, err
 	}
@@ -126,7 +102,7 @@ func (m *managerProcess) rss() (rss, error) {
 		}
 		kb, err := strconv.ParseFloat(strings.TrimSuffix(strings.TrimSpace(value), " kB"), 64)
 		if err != nil {
-			return rss{}, fmt.Errorf("parsing %s in /proc/%d/status: %w", key, m.cmd.Process.Pid, err)
+			return rss{}, fmt.Errorf("parsing %s in /proc/%d/status: %w", key, m.Pid(), err)
 		}
 		if key == "VmHWM" {
 			r.PeakMiB = kb / 1024
@@ -142,35 +118,22 @@ func (m *managerProcess) rss() (rss, error) {
 	return r, sc.Err()
 }
 
-var errTimeout = errors.New("timed out")
-
 // waitFor polls done every 200ms until it is true, the manager exits or
-// the timeout passes.
+// the timeout passes (then the error wraps localenv.ErrTimeout).
 func waitFor(ctx context.Context, mgr *managerProcess, timeout time.Duration, done func() (bool, error)) error {
-	deadline := time.Now().Add(timeout)
-	for {
+	return localenv.Poll(ctx, 200*time.Millisecond, timeout, func() (bool, error) {
 		ok, err := done()
 		if err != nil || ok {
-			return err
+			return ok, err
 		}
-		if err := mgr.alive(); err != nil {
-			return err
-		}
-		if time.Now().After(deadline) {
-			return fmt.Errorf("%w after %s", errTimeout, timeout)
-		}
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-time.After(200 * time.Millisecond):
-		}
-	}
+		return false, mgr.alive()
+	})
 }
 
 // keepRunning lets the manager run for d, failing if it exits meanwhile.
 func keepRunning(ctx context.Context, mgr *managerProcess, d time.Duration) error {
 	err := waitFor(ctx, mgr, d, func() (bool, error) { return false, nil })
-	if errors.Is(err, errTimeout) {
+	if errors.Is(err, localenv.ErrTimeout) {
 		return nil
 	}
 	return err

@@ -7,6 +7,8 @@ import (
 	"path/filepath"
 	"slices"
 	"time"
+
+	"github.com/bitrise-webhook-operator/operator/test/localenv"
 )
 
 // converge creates the webhooks and waits until each is Ready for its
@@ -26,7 +28,7 @@ func (b *bench) converge(ctx context.Context, tr *tracker, mgr *managerProcess) 
 	tr.updates.Store(0)
 	tr.countUpdates.Store(true)
 	cpuStart := sampleCPU()
-	mgrCPUStart, _ := cpuSeconds(mgr.cmd.Process.Pid)
+	mgrCPUStart, _ := cpuSeconds(mgr.Pid())
 	start := time.Now()
 	if err := createWebhooks(ctx, b.kube, plans, b.p.Clients, b.p.WebhookSecrets); err != nil {
 		return false, err
@@ -43,11 +45,11 @@ func (b *bench) converge(ctx context.Context, tr *tracker, mgr *managerProcess) 
 		}
 		return ready == len(keys), nil
 	})
-	if err != nil && !errors.Is(err, errTimeout) {
+	if err != nil && !errors.Is(err, localenv.ErrTimeout) {
 		return false, err
 	}
 	cpuEnd := sampleCPU()
-	mgrCPUEnd, _ := cpuSeconds(mgr.cmd.Process.Pid)
+	mgrCPUEnd, _ := cpuSeconds(mgr.Pid())
 	tr.countUpdates.Store(false)
 	c := b.convergenceFigures(tr, plans, perApp, start, cpuStart, cpuEnd)
 	c.ManagerCPUSeconds = mgrCPUEnd - mgrCPUStart
@@ -85,7 +87,7 @@ func (b *bench) convergenceFigures(tr *tracker, plans []*webhookPlan, perApp map
 	c.TimeToReady = summarize(toReady)
 
 	reqs := b.env.Fake.Requests()
-	c.Calls = countBetween(reqs, start, end)
+	c.Calls = localenv.CountCalls(reqs, localenv.Between(start, end))
 	c.MinimumCalls = minimumCalls(perApp)
 	c.CallRatio = float64(c.Calls.Total) / float64(c.MinimumCalls)
 	if b.p.QPS > 0 {
@@ -125,9 +127,9 @@ func (b *bench) steady(ctx context.Context, tr *tracker, mgr *managerProcess) er
 	s := &steadyFigures{WindowSeconds: end.Sub(start).Seconds(), Intervals: b.p.SteadyIntervals}
 	for i := range b.p.SteadyIntervals {
 		from := start.Add(time.Duration(i) * b.p.Interval)
-		s.ListsPerInterval = append(s.ListsPerInterval, countBetween(reqs, from, from.Add(b.p.Interval-time.Nanosecond)).GET)
+		s.ListsPerInterval = append(s.ListsPerInterval, localenv.CountCalls(reqs, localenv.Between(from, from.Add(b.p.Interval-time.Nanosecond))).GET)
 	}
-	s.Calls = countBetween(reqs, start, end)
+	s.Calls = localenv.CountCalls(reqs, localenv.Between(start, end))
 	s.ListsPerIntervalMean = float64(s.Calls.GET) / float64(b.p.SteadyIntervals)
 	if n := len(s.ListsPerInterval); n > 1 {
 		rest := 0
@@ -143,7 +145,7 @@ func (b *bench) steady(ctx context.Context, tr *tracker, mgr *managerProcess) er
 		s.ListGapMinSeconds = gaps[0].Seconds()
 		s.ListGapP50Seconds = percentile(gaps, 50).Seconds()
 	}
-	s.WriteCalls = s.Calls.writes()
+	s.WriteCalls = s.Calls.Writes()
 	s.ResourceWrites = tr.updates.Load()
 	s.Deliveries = deliveryFiguresOf(b.p, s.Calls.Deliveries, end.Sub(start))
 	b.res.Steady = s
@@ -224,7 +226,7 @@ const memoryMethod = "peak RSS (VmHWM) of fresh manager runs doing the same work
 // settledManager starts a manager and lets it run for the settle time.
 func (b *bench) settledManager(ctx context.Context, logName string) (*managerProcess, error) {
 	// Metrics on, as in run 2, so that the runs compare.
-	addr, err := freeAddress()
+	addr, err := localenv.FreeAddress()
 	if err != nil {
 		return nil, err
 	}

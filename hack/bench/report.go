@@ -11,6 +11,8 @@ import (
 	"strings"
 	"text/tabwriter"
 	"time"
+
+	"github.com/bitrise-webhook-operator/operator/test/localenv"
 )
 
 // results is everything measured; it is written as JSON and printed.
@@ -56,11 +58,11 @@ type convergenceFigures struct {
 	Converged     bool    `json:"converged"`
 	CreateSeconds float64 `json:"create_s"`
 	// TotalSeconds runs from the first create sent to the last Ready seen.
-	TotalSeconds float64       `json:"total_s"`
-	TimeToReady  durationStats `json:"time_to_ready"`
-	Calls        callCounts    `json:"calls"`
-	MinimumCalls int           `json:"minimum_calls"`
-	CallRatio    float64       `json:"call_ratio"`
+	TotalSeconds float64        `json:"total_s"`
+	TimeToReady  durationStats  `json:"time_to_ready"`
+	Calls        localenv.Calls `json:"calls"`
+	MinimumCalls int            `json:"minimum_calls"`
+	CallRatio    float64        `json:"call_ratio"`
 	// RateLimitSeconds is what the rate limit alone imposes on these calls:
 	// (calls - burst) / qps.
 	RateLimitSeconds float64 `json:"rate_limit_s"`
@@ -95,10 +97,10 @@ type steadyFigures struct {
 	// of one app per interval: 1 is ideal.
 	ListsPerAppPerInterval float64 `json:"lists_per_app_per_interval"`
 	// Time between two lists of the same app.
-	ListGapMinSeconds float64    `json:"list_gap_min_s"`
-	ListGapP50Seconds float64    `json:"list_gap_p50_s"`
-	Calls             callCounts `json:"calls"`
-	WriteCalls        int        `json:"write_calls"`
+	ListGapMinSeconds float64        `json:"list_gap_min_s"`
+	ListGapP50Seconds float64        `json:"list_gap_p50_s"`
+	Calls             localenv.Calls `json:"calls"`
+	WriteCalls        int            `json:"write_calls"`
 	// ResourceWrites counts changes of the OutgoingWebhooks themselves.
 	ResourceWrites int64            `json:"resource_writes"`
 	Deliveries     *deliveryFigures `json:"deliveries,omitempty"`
@@ -343,10 +345,6 @@ func (r *results) print(out io.Writer) {
 		fmt.Fprintln(w)
 	}
 	_ = w.Flush()
-}
-
-func (c callCounts) String() string {
-	return fmt.Sprintf("%d: GET %d (%d lists), POST %d, PUT %d, DELETE %d, failed %d", c.Total, c.GET, c.Lists, c.POST, c.PUT, c.DELETE, c.Failed)
 }
 
 func (r rss) String() string {

@@ -2,15 +2,16 @@ package main
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"fmt"
 	"io"
-	"net"
-	"net/http"
 	"path/filepath"
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/bitrise-webhook-operator/operator/test/localenv"
 )
 
 // restartFigures are what a fresh manager costs over webhooks that are all
@@ -25,16 +26,16 @@ type restartFigures struct {
 	Reconciles int `json:"reconciles"`
 	// ResourceWrites are OutgoingWebhook updates seen by a watch, until the
 	// end of the measurement.
-	ResourceWrites int64      `json:"resource_writes"`
-	Calls          callCounts `json:"calls"`
-	ListsPerApp    float64    `json:"lists_per_app"`
+	ResourceWrites int64          `json:"resource_writes"`
+	Calls          localenv.Calls `json:"calls"`
+	ListsPerApp    float64        `json:"lists_per_app"`
 }
 
 // restart starts a fresh manager (run 2) over the converged webhooks and
 // measures it until it has reconciled every one once; it returns it still
 // running.
 func (b *bench) restart(ctx context.Context, tr *tracker) (*managerProcess, error) {
-	addr, err := freeAddress()
+	addr, err := localenv.FreeAddress()
 	if err != nil {
 		return nil, err
 	}
@@ -63,7 +64,7 @@ func (b *bench) restart(ctx context.Context, tr *tracker) (*managerProcess, erro
 		return nil, fmt.Errorf("restart: %w", err)
 	}
 	r := &restartFigures{Seconds: time.Since(start).Seconds(), Reconciles: reconciles}
-	if secs, ok := cpuSeconds(mgr.cmd.Process.Pid); ok {
+	if secs, ok := cpuSeconds(mgr.Pid()); ok {
 		r.CPUSeconds = secs
 	}
 	// Writes that follow the reconciles (a status patch) land within a
@@ -72,7 +73,7 @@ func (b *bench) restart(ctx context.Context, tr *tracker) (*managerProcess, erro
 		return nil, err
 	}
 	r.ResourceWrites = tr.updates.Load()
-	r.Calls = countBetween(b.env.Fake.Requests(), start, time.Now())
+	r.Calls = localenv.CountCalls(b.env.Fake.Requests(), localenv.Between(start, time.Now()))
 	r.ListsPerApp = float64(r.Calls.Lists) / float64(b.p.Apps)
 	b.res.Restart = r
 	progress("restart: %d reconciles in %.1fs, %.1f CPU-seconds, %d writes, %.2f lists per app",
@@ -80,29 +81,14 @@ func (b *bench) restart(ctx context.Context, tr *tracker) (*managerProcess, erro
 	return mgr, nil
 }
 
-// freeAddress returns a loopback address with a free port.
-func freeAddress() (string, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return "", err
-	}
-	defer func() { _ = l.Close() }()
-	return l.Addr().String(), nil
-}
-
 // scrape reads the manager's metrics of the outgoingwebhook controller:
 // the sum of each family's samples for that controller.
 func scrape(url string) (map[string]float64, error) {
-	resp, err := http.Get(url) //nolint:gosec // a loopback URL the bench made
+	body, err := localenv.Scrape(url)
 	if err != nil {
 		return nil, err
 	}
-	defer func() { _ = resp.Body.Close() }()
-	if resp.StatusCode != http.StatusOK {
-		_, _ = io.Copy(io.Discard, resp.Body)
-		return nil, fmt.Errorf("GET %s: %s", url, resp.Status)
-	}
-	return parseControllerMetrics(resp.Body)
+	return parseControllerMetrics(bytes.NewReader(body))
 }
 
 // parseControllerMetrics sums, by family, the samples of the Prometheus

@@ -7,11 +7,11 @@ import (
 	"context"
 	"fmt"
 	"os"
-	"os/exec"
 	"os/signal"
 	"path/filepath"
 	"regexp"
 	"syscall"
+	"time"
 
 	"github.com/bitrise-webhook-operator/operator/test/localenv"
 )
@@ -57,25 +57,26 @@ func run() error {
 		return err
 	}
 
-	manager := exec.CommandContext(ctx, filepath.Join(root, "bin", "manager"),
-		"--kubeconfig", env.Kubeconfig,
-		"--bitrise-api-url", env.FakeURL,
-		"--metrics-bind-address", "0",
-		"--health-probe-bind-address", "127.0.0.1:18081",
-	)
-	manager.Env = append(os.Environ(), "BITRISE_TOKEN="+devToken)
-	manager.Stdout, manager.Stderr = os.Stdout, os.Stderr
-	manager.Cancel = func() error { return manager.Process.Signal(syscall.SIGTERM) }
-	if err := manager.Start(); err != nil {
-		return fmt.Errorf("starting bin/manager (run `make build`): %w", err)
+	manager, err := env.StartManager(localenv.ManagerOptions{
+		Binary: filepath.Join(root, "bin", "manager"),
+		Token:  devToken,
+		Args:   []string{"--health-probe-bind-address", "127.0.0.1:18081"},
+		Output: os.Stdout,
+	})
+	if err != nil {
+		return fmt.Errorf("%w (run `make build`)", err)
 	}
 	printHelp(env, samples)
-	err = manager.Wait()
+	select {
+	case <-ctx.Done():
+	case <-manager.Exited():
+	}
 	if ctx.Err() != nil {
+		manager.Stop(10 * time.Second)
 		fmt.Println("\nstopped.")
 		return nil
 	}
-	return fmt.Errorf("the manager exited: %w", err)
+	return manager.Alive()
 }
 
 func printHelp(env *localenv.Env, samples string) {
@@ -106,7 +107,7 @@ Ctrl-C stops everything. Manager logs follow.
 }
 
 func kubectl(ctx context.Context, env *localenv.Env, args ...string) error {
-	cmd := exec.CommandContext(ctx, env.Kubectl, append([]string{"--kubeconfig", env.Kubeconfig}, args...)...)
+	cmd := env.KubectlCmd(ctx, args...)
 	cmd.Stdout, cmd.Stderr = os.Stdout, os.Stderr
 	return cmd.Run()
 }

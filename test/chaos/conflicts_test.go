@@ -89,7 +89,7 @@ func TestConcurrentWriters(t *testing.T) {
 	}
 	operatorConflicts := 0
 	for _, m := range s.managers {
-		operatorConflicts += strings.Count(m.logs.String(), "the object has been modified")
+		operatorConflicts += strings.Count(m.Logs.String(), "the object has been modified")
 	}
 	logf(t, "chaos[conflict]: resources=%d ready=%d remote=%d duplicates=%d orphans=%d clobbered=%d; writes: other=%d kubectl=%d (conflicts retried %d, spec edits %d), stale writes refused=%d accepted=%d; operator conflicts logged=%d",
 		rep.resources, rep.ready, rep.remote, rep.duplicates, rep.orphans, clobbered,

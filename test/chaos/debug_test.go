@@ -23,6 +23,6 @@ func (s *scenario) dumpDebug() {
 	managers := append([]*manager(nil), s.managers...)
 	s.mu.Unlock()
 	for _, m := range managers {
-		_ = os.WriteFile(filepath.Join(dir, s.name+"-"+m.name+".log"), []byte(m.logs.String()), 0o644)
+		_ = os.WriteFile(filepath.Join(dir, s.name+"-"+m.name+".log"), []byte(m.Logs.String()), 0o644)
 	}
 }

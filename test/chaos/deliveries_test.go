@@ -12,6 +12,7 @@ import (
 
 	webhooksv1alpha1 "github.com/bitrise-webhook-operator/operator/api/v1alpha1"
 	"github.com/bitrise-webhook-operator/operator/internal/bitrise/bitrisefake"
+	"github.com/bitrise-webhook-operator/operator/test/localenv"
 )
 
 // TestDeliveriesCarrySecrets turns the delivery check on for a webhook
@@ -77,20 +78,20 @@ func TestDeliveriesCarrySecrets(t *testing.T) {
 func (s *scenario) deliveriesHealthy(ns, name string, want metav1.ConditionStatus) string {
 	s.t.Helper()
 	obj := &webhooksv1alpha1.OutgoingWebhook{}
-	eventually(s.t, convergeTimeout, name+" DeliveriesHealthy="+string(want), func() (bool, string) {
+	localenv.Eventually(s.t, pollInterval, convergeTimeout, name+" DeliveriesHealthy="+string(want), func() (bool, string) {
 		if err := s.c.Get(s.ctx(), types.NamespacedName{Namespace: ns, Name: name}, obj); err != nil {
 			return false, err.Error()
 		}
 		c := meta.FindStatusCondition(obj.Status.Conditions, webhooksv1alpha1.ConditionDeliveriesHealthy)
 		return c != nil && c.Status == want, conditionSummary(obj.Status.Conditions)
 	})
-	s.scanText("the status of "+ns+"/"+name, mustJSON(s, obj.Status))
+	s.scanObject("the status of "+ns+"/"+name, obj.Status)
 	return obj.Status.Slug
 }
 
 func (s *scenario) waitRedeliverHandled(ns, name, value string) {
 	s.t.Helper()
-	eventually(s.t, convergeTimeout, name+" redelivery "+value+" handled", func() (bool, string) {
+	localenv.Eventually(s.t, pollInterval, convergeTimeout, name+" redelivery "+value+" handled", func() (bool, string) {
 		obj := &webhooksv1alpha1.OutgoingWebhook{}
 		if err := s.c.Get(s.ctx(), types.NamespacedName{Namespace: ns, Name: name}, obj); err != nil {
 			return false, err.Error()

@@ -10,6 +10,7 @@ import (
 
 	webhooksv1alpha1 "github.com/bitrise-webhook-operator/operator/api/v1alpha1"
 	"github.com/bitrise-webhook-operator/operator/internal/bitrise/bitrisefake"
+	"github.com/bitrise-webhook-operator/operator/test/localenv"
 )
 
 // TestErrorBodiesEchoSecrets makes the API answer errors whose bodies
@@ -72,7 +73,7 @@ func TestErrorBodiesEchoSecrets(t *testing.T) {
 func (s *scenario) waitStalled(ns, name, reason string) {
 	s.t.Helper()
 	obj := &webhooksv1alpha1.OutgoingWebhook{}
-	eventually(s.t, convergeTimeout, name+" stalled with "+reason, func() (bool, string) {
+	localenv.Eventually(s.t, pollInterval, convergeTimeout, name+" stalled with "+reason, func() (bool, string) {
 		if err := s.c.Get(s.ctx(), types.NamespacedName{Namespace: ns, Name: name}, obj); err != nil {
 			return false, err.Error()
 		}
@@ -81,5 +82,5 @@ func (s *scenario) waitStalled(ns, name, reason string) {
 	})
 	c := meta.FindStatusCondition(obj.Status.Conditions, webhooksv1alpha1.ConditionStalled)
 	logf(s.t, "chaos[%s] %s stalled: %s: %s", s.name, name, c.Reason, c.Message)
-	s.scanText("the status of "+ns+"/"+name+" while stalled", mustJSON(s, obj.Status))
+	s.scanObject("the status of "+ns+"/"+name+" while stalled", obj.Status)
 }

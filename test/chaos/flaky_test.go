@@ -3,12 +3,12 @@ package chaos
 import (
 	"fmt"
 	"net/http"
-	"strings"
 	"testing"
 	"time"
 
 	webhooksv1alpha1 "github.com/bitrise-webhook-operator/operator/api/v1alpha1"
 	"github.com/bitrise-webhook-operator/operator/internal/bitrise/bitrisefake"
+	"github.com/bitrise-webhook-operator/operator/test/localenv"
 )
 
 // flakyFaults answer 30% of the requests to the scenario's apps with an
@@ -84,9 +84,9 @@ func TestFlakyAPI(t *testing.T) {
 	}
 
 	// Let the creates get under way (and fail) before changing things.
-	eventually(t, 60*time.Second, "half of the creates attempted", func() (bool, string) {
-		c := requestStats(s.env.Fake.Requests(), "/apps/flaky-")
-		return c.posts >= n/2, fmt.Sprintf("%d creates attempted", c.posts)
+	localenv.Eventually(t, pollInterval, 60*time.Second, "half of the creates attempted", func() (bool, string) {
+		c := localenv.CountCalls(s.env.Fake.Requests(), localenv.PathContains("/apps/flaky-"))
+		return c.POST >= n/2, fmt.Sprintf("%d creates attempted", c.POST)
 	})
 
 	deleted := map[string]bool{}
@@ -132,36 +132,25 @@ func TestFlakyAPI(t *testing.T) {
 	// Keep the faults on while the changes are worked on: until 60 more
 	// requests were made, or for 10 s if the operator went quiet (backing
 	// off) before.
-	before := requestStats(s.env.Fake.Requests(), "/apps/flaky-").total
+	before := localenv.CountCalls(s.env.Fake.Requests(), localenv.PathContains("/apps/flaky-")).Total
 	quietBy := time.Now().Add(10 * time.Second)
-	eventually(t, 60*time.Second, "the changes worked on under faults", func() (bool, string) {
-		c := requestStats(s.env.Fake.Requests(), "/apps/flaky-")
-		return c.total-before >= 60 || time.Now().After(quietBy), fmt.Sprintf("%d requests since the changes", c.total-before)
+	localenv.Eventually(t, pollInterval, 60*time.Second, "the changes worked on under faults", func() (bool, string) {
+		c := localenv.CountCalls(s.env.Fake.Requests(), localenv.PathContains("/apps/flaky-"))
+		return c.Total-before >= 60 || time.Now().After(quietBy), fmt.Sprintf("%d requests since the changes", c.Total-before)
 	})
 
 	for _, remove := range removers {
 		remove()
 	}
 	s.env.Fake.SetLatency(0)
-	faulted := requestStats(s.env.Fake.Requests(), "/apps/flaky-")
+	faulted := localenv.CountCalls(s.env.Fake.Requests(), localenv.PathContains("/apps/flaky-"))
 	poke := s.pokeAll()
 	r := s.waitConverged("after the faults", deleted, poke)
 	logf(t, "chaos[flaky]: resources=%d ready=%d remote=%d duplicates=%d orphans=%d leftovers=%d (requests under faults: %d, failed: %d, dropped: %d)",
 		r.resources, r.ready, r.remote, r.duplicates, r.orphans, r.leftovers,
-		faulted.total, countFailed(s.env.Fake.Requests(), "/apps/flaky-"), faulted.dropped)
+		faulted.Total, localenv.CountCalls(s.env.Fake.Requests(), localenv.PathContains("/apps/flaky-")).Failed, faulted.Dropped)
 	if r.resources != n-8 {
 		t.Errorf("%d resources left, want %d", r.resources, n-8)
 	}
 	s.checkNoLeaks()
-}
-
-// countFailed counts the requests answered with an error status or dropped.
-func countFailed(reqs []bitrisefake.Request, pathContains string) int {
-	n := 0
-	for _, r := range reqs {
-		if strings.Contains(r.Path, pathContains) && (r.Dropped || r.Status >= 400) {
-			n++
-		}
-	}
-	return n
 }

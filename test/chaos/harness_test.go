@@ -2,25 +2,18 @@ package chaos
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"hash/fnv"
-	"os"
-	"os/exec"
 	"strings"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/apimachinery/pkg/util/wait"
-	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	"k8s.io/client-go/util/retry"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
@@ -35,16 +28,9 @@ const (
 	pollInterval    = 250 * time.Millisecond
 )
 
-var scheme = func() *runtime.Scheme {
-	s := runtime.NewScheme()
-	if err := clientgoscheme.AddToScheme(s); err != nil {
-		panic(err)
-	}
-	if err := webhooksv1alpha1.AddToScheme(s); err != nil {
-		panic(err)
-	}
-	return s
-}()
+// leaks holds every secret value the suite made; each scenario's leak
+// check looks for all of them.
+var leaks = &localenv.LeakScanner{}
 
 // scenario is one chaos scenario: its own control plane and fake, its own
 // namespaces and apps, and the managers it starts.
@@ -72,7 +58,7 @@ func newScenario(t *testing.T, name string) *scenario {
 			t.Logf("stopping the control plane: %v", err)
 		}
 	})
-	c, err := client.New(env.Config, client.Options{Scheme: scheme})
+	c, err := env.Client()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -222,7 +208,7 @@ func (s *scenario) pokeAll() string {
 // a remote webhook (status.slug), whether or not it is Ready.
 func (s *scenario) waitAllCreated(what string) {
 	s.t.Helper()
-	eventually(s.t, convergeTimeout, what, func() (bool, string) {
+	localenv.Eventually(s.t, pollInterval, convergeTimeout, what, func() (bool, string) {
 		hooks, err := s.hooks()
 		if err != nil {
 			return false, err.Error()
@@ -246,85 +232,34 @@ func (s *scenario) deleteHook(ns, name string) {
 	}
 }
 
-// eventually polls cond until it holds or timeout passes; cond returns
-// whether it holds and, when not, why.
-func eventually(t *testing.T, timeout time.Duration, what string, cond func() (bool, string)) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	last := ""
-	for {
-		ok, why := cond()
-		if ok {
-			return
-		}
-		last = why
-		if time.Now().After(deadline) {
-			t.Fatalf("%s: not reached within %s: %s", what, timeout, last)
-		}
-		select {
-		case <-t.Context().Done():
-			t.Fatalf("%s: test context done: %s", what, last)
-		case <-time.After(pollInterval):
-		}
-	}
-}
-
 // newSecretValue returns a distinctive random value and registers it as
 // one that must never leak.
-func newSecretValue(kind string) string {
-	v := kind + "-" + randomHex(12)
-	registerSecret(v)
-	return v
-}
+func newSecretValue(kind string) string { return leaks.NewValue(kind) }
 
-func randomHex(n int) string {
-	b := make([]byte, n)
-	if _, err := rand.Read(b); err != nil {
-		panic(err)
-	}
-	return hex.EncodeToString(b)
-}
-
-// manager is one manager process.
+// manager is one manager process of a scenario.
 type manager struct {
-	name   string
-	cmd    *exec.Cmd
-	logs   *localenv.SyncBuffer
-	exited chan struct{}
-
-	mu       sync.Mutex
-	stopping bool
-	err      error
+	name string
+	*localenv.Manager
 }
 
 // startManager starts the built manager against the scenario's control
 // plane and fake, with the scenario's default token.
 func (s *scenario) startManager(name string, extraArgs ...string) *manager {
 	s.t.Helper()
-	args := []string{
-		"--kubeconfig", s.env.Kubeconfig,
-		"--bitrise-api-url", s.env.FakeURL,
-		"--metrics-bind-address", "0",
-		"--health-probe-bind-address", "0",
+	mgr, err := s.env.StartManager(localenv.ManagerOptions{
+		Binary: managerBin,
+		Token:  s.token,
 		// Debug logs make the leak check stricter than production.
-		"--zap-log-level", "debug",
-	}
-	m := &manager{name: name, logs: &localenv.SyncBuffer{}, exited: make(chan struct{})}
-	m.cmd = exec.Command(managerBin, append(args, extraArgs...)...)
-	m.cmd.Env = append(os.Environ(), "BITRISE_TOKEN="+s.token)
-	m.cmd.Stdout, m.cmd.Stderr = m.logs, m.logs
-	if err := m.cmd.Start(); err != nil {
+		Args: append([]string{"--zap-log-level", "debug"}, extraArgs...),
+	})
+	if err != nil {
 		s.t.Fatal(err)
 	}
+	m := &manager{name: name, Manager: mgr}
 	go func() {
-		err := m.cmd.Wait()
-		m.mu.Lock()
-		m.err = err
-		unexpected := !m.stopping
-		m.mu.Unlock()
-		close(m.exited)
-		if unexpected {
-			s.t.Errorf("manager %s exited on its own: %v\n%s", name, err, tail(m.logs.String(), 40))
+		<-mgr.Exited()
+		if mgr.ExitedOnItsOwn() {
+			s.t.Errorf("manager %s exited on its own: %v\n%s", name, mgr.Alive(), tail(mgr.Logs.String(), 40))
 		}
 	}()
 	s.mu.Lock()
@@ -333,39 +268,14 @@ func (s *scenario) startManager(name string, extraArgs ...string) *manager {
 	s.t.Cleanup(func() {
 		m.stop()
 		if s.t.Failed() {
-			s.t.Logf("manager %s output (tail):\n%s", name, tail(m.logs.String(), 60))
+			s.t.Logf("manager %s output (tail):\n%s", name, tail(mgr.Logs.String(), 60))
 		}
 	})
 	return m
 }
 
-// kill sends SIGKILL: no graceful shutdown, no lease release.
-func (m *manager) kill() {
-	m.mu.Lock()
-	m.stopping = true
-	m.mu.Unlock()
-	_ = m.cmd.Process.Signal(syscall.SIGKILL)
-	<-m.exited
-}
-
 // stop asks the manager to stop (SIGTERM), and kills it if it lingers.
-func (m *manager) stop() {
-	m.mu.Lock()
-	m.stopping = true
-	m.mu.Unlock()
-	select {
-	case <-m.exited:
-		return
-	default:
-	}
-	_ = m.cmd.Process.Signal(syscall.SIGTERM)
-	select {
-	case <-m.exited:
-	case <-time.After(20 * time.Second):
-		_ = m.cmd.Process.Signal(syscall.SIGKILL)
-		<-m.exited
-	}
-}
+func (m *manager) stop() { m.Stop(20 * time.Second) }
 
 // stopManagers stops every manager of the scenario, so that their output
 // is complete.

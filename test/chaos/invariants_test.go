@@ -1,6 +1,7 @@
 package chaos
 
 import (
+	"errors"
 	"fmt"
 	"maps"
 	"slices"
@@ -16,6 +17,7 @@ import (
 
 	webhooksv1alpha1 "github.com/bitrise-webhook-operator/operator/api/v1alpha1"
 	"github.com/bitrise-webhook-operator/operator/internal/bitrise"
+	"github.com/bitrise-webhook-operator/operator/test/localenv"
 )
 
 // report compares the resources of a scenario with the remote webhooks of
@@ -255,7 +257,7 @@ func (s *scenario) waitConverged(label string, deletedURLs map[string]bool, poke
 	s.t.Helper()
 	start := time.Now()
 	var last report
-	eventually(s.t, convergeTimeout, "converging ("+label+")", func() (bool, string) {
+	localenv.Eventually(s.t, pollInterval, convergeTimeout, "converging ("+label+")", func() (bool, string) {
 		r, err := s.inspect(deletedURLs, poke)
 		if err != nil {
 			return false, err.Error()
@@ -273,22 +275,20 @@ func (s *scenario) waitConverged(label string, deletedURLs map[string]bool, poke
 func (s *scenario) waitConvergedOrReport(label string, deletedURLs map[string]bool, poke string) {
 	s.t.Helper()
 	var last report
-	deadline := time.Now().Add(30 * time.Second)
-	for time.Now().Before(deadline) {
+	errSettled := errors.New("settled, and wrong")
+	err := localenv.Poll(s.ctx(), pollInterval, 30*time.Second, func() (bool, error) {
 		r, err := s.inspect(deletedURLs, poke)
 		if err != nil {
 			s.t.Fatal(err)
 		}
 		last = r
-		if r.ok() {
-			logf(s.t, "chaos[%s] %s: %s", s.name, label, r)
-			return
+		if !r.ok() && r.ready == r.resources && r.terminating == 0 {
+			return false, errSettled
 		}
-		if r.ready == r.resources && r.terminating == 0 {
-			break // settled, and wrong
-		}
-		time.Sleep(pollInterval)
-	}
+		return r.ok(), nil
+	})
 	logf(s.t, "chaos[%s] %s: %s", s.name, label, last)
-	s.t.Fatalf("%s: %s", label, last.detail())
+	if err != nil {
+		s.t.Fatalf("%s: %s", label, last.detail())
+	}
 }

@@ -9,6 +9,8 @@ import (
 
 	coordinationv1 "k8s.io/api/coordination/v1"
 	"k8s.io/apimachinery/pkg/types"
+
+	"github.com/bitrise-webhook-operator/operator/test/localenv"
 )
 
 // workersStarted is what controller-runtime logs when a controller starts
@@ -28,15 +30,15 @@ func TestLeaderHandover(t *testing.T) {
 	leaseNS := s.namespace("system")
 	ns := s.namespace("a")
 	apps := []string{s.app("app-a"), s.app("app-b")}
-	leaseName := "chaos-" + randomHex(6)
+	leaseName := "chaos-" + localenv.RandomHex(6)
 	args := []string{"--leader-elect", "--leader-election-id", leaseName, "--leader-election-namespace", leaseNS}
 	replicas := []*manager{s.startManager("replica-1", args...), s.startManager("replica-2", args...)}
 
 	var leader, standby *manager
-	eventually(t, 60*time.Second, "a leader elected", func() (bool, string) {
+	localenv.Eventually(t, pollInterval, 60*time.Second, "a leader elected", func() (bool, string) {
 		var started []*manager
 		for _, m := range replicas {
-			if strings.Contains(m.logs.String(), workersStarted) {
+			if strings.Contains(m.Logs.String(), workersStarted) {
 				started = append(started, m)
 			}
 		}
@@ -69,28 +71,25 @@ func TestLeaderHandover(t *testing.T) {
 	for i := range before {
 		s.createHook(hook(i))
 	}
-	deadline := time.Now().Add(60 * time.Second)
-	for countMethod(s, seen, http.MethodPost) < 5 {
-		if time.Now().After(deadline) {
-			t.Fatalf("the leader made fewer than 5 creates in 60s")
-		}
-		time.Sleep(time.Millisecond)
-	}
-	if strings.Contains(standby.logs.String(), workersStarted) {
+	localenv.Eventually(t, time.Millisecond, 60*time.Second, "the leader making 5 creates", func() (bool, string) {
+		n := localenv.CountCalls(s.env.Fake.Requests()[seen:]).Method(http.MethodPost)
+		return n >= 5, fmt.Sprintf("%d creates", n)
+	})
+	if strings.Contains(standby.Logs.String(), workersStarted) {
 		t.Fatalf("the standby started its workers while the leader was alive")
 	}
-	leader.kill()
+	leader.Kill()
 	killedAt := time.Now()
 	logf(t, "chaos[leader]: SIGKILLed %s after %d creates; %d remote webhooks not (yet) in any status.slug",
-		leader.name, countMethod(s, seen, http.MethodPost), s.unrecordedRemote())
+		leader.name, localenv.CountCalls(s.env.Fake.Requests()[seen:]).Method(http.MethodPost), s.unrecordedRemote())
 	// More work arrives while nobody leads.
 	for i := before; i < before+after; i++ {
 		s.createHook(hook(i))
 	}
 
-	eventually(t, 60*time.Second, "the standby taking over", func() (bool, string) {
+	localenv.Eventually(t, pollInterval, 60*time.Second, "the standby taking over", func() (bool, string) {
 		now := s.leaseHolder(leaseNS, leaseName)
-		return now != "" && now != holder && strings.Contains(standby.logs.String(), workersStarted),
+		return now != "" && now != holder && strings.Contains(standby.Logs.String(), workersStarted),
 			fmt.Sprintf("Lease holder %q", now)
 	})
 	takeover := time.Since(killedAt).Round(100 * time.Millisecond)
@@ -113,16 +112,4 @@ func (s *scenario) leaseHolder(ns, name string) string {
 		return ""
 	}
 	return *lease.Spec.HolderIdentity
-}
-
-// countMethod counts the requests of method the fake saw after the first
-// seen ones.
-func countMethod(s *scenario, seen int, method string) int {
-	n := 0
-	for _, r := range s.env.Fake.Requests()[seen:] {
-		if r.Method == method {
-			n++
-		}
-	}
-	return n
 }

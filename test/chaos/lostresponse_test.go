@@ -3,12 +3,12 @@ package chaos
 import (
 	"fmt"
 	"net/http"
-	"strings"
 	"testing"
 	"time"
 
 	webhooksv1alpha1 "github.com/bitrise-webhook-operator/operator/api/v1alpha1"
 	"github.com/bitrise-webhook-operator/operator/internal/bitrise/bitrisefake"
+	"github.com/bitrise-webhook-operator/operator/test/localenv"
 )
 
 // TestLostCreateResponses loses the answer to half of the creates: the
@@ -41,25 +41,25 @@ func TestLostCreateResponses(t *testing.T) {
 	}
 	s.waitConverged("responses lost", nil, "")
 
-	stats := requestStats(s.env.Fake.Requests(), "/apps/lost-")
+	stats := localenv.CountCalls(s.env.Fake.Requests(), localenv.PathContains("/apps/lost-"))
 	logf(t, "chaos[lost]: resources=%d posts=%d lostResponses=%d deletes=%d puts=%d lists=%d",
-		n, stats.posts, stats.lostPosts, stats.deletes, stats.puts, stats.lists)
-	if stats.lostPosts == 0 {
+		n, stats.POST, stats.LostCreates, stats.DELETE, stats.PUT, stats.Reads())
+	if stats.LostCreates == 0 {
 		t.Fatalf("no create response was lost: the scenario tested nothing")
 	}
-	if stats.posts != n {
-		t.Errorf("%d creates for %d resources: every create is served, so each lost answer must be adopted, not retried", stats.posts, n)
+	if stats.POST != n {
+		t.Errorf("%d creates for %d resources: every create is served, so each lost answer must be adopted, not retried", stats.POST, n)
 	}
-	if stats.deletes != 0 {
-		t.Errorf("%d deletes: a lost create must not lead to a replacement (the digest of the secret sent was stored before the create)", stats.deletes)
+	if stats.DELETE != 0 {
+		t.Errorf("%d deletes: a lost create must not lead to a replacement (the digest of the secret sent was stored before the create)", stats.DELETE)
 	}
 
 	removeFault()
 	poke := s.pokeAll()
 	s.waitConverged("after the fault", nil, poke)
-	if after := requestStats(s.env.Fake.Requests(), "/apps/lost-"); after.posts != stats.posts || after.deletes != 0 {
+	if after := localenv.CountCalls(s.env.Fake.Requests(), localenv.PathContains("/apps/lost-")); after.POST != stats.POST || after.DELETE != 0 {
 		t.Errorf("a drift check after convergence changed the remote state: posts %d -> %d, deletes %d",
-			stats.posts, after.posts, after.deletes)
+			stats.POST, after.POST, after.DELETE)
 	}
 	s.checkNoLeaks()
 }
@@ -82,49 +82,17 @@ func TestLostCreateThenURLChange(t *testing.T) {
 	s.startManager("losturl")
 
 	s.createHook(hookSpec{ns: ns, name: "hook", app: app, url: "https://hooks.example.com/lost-url/v1"})
-	eventually(t, 30*time.Second, "the create answer lost", func() (bool, string) {
-		st := requestStats(s.env.Fake.Requests(), path)
-		return st.lostPosts == 1, fmt.Sprintf("%d lost creates", st.lostPosts)
+	localenv.Eventually(t, pollInterval, 30*time.Second, "the create answer lost", func() (bool, string) {
+		st := localenv.CountCalls(s.env.Fake.Requests(), localenv.PathContains(path))
+		return st.LostCreates == 1, fmt.Sprintf("%d lost creates", st.LostCreates)
 	})
 	s.updateHook(ns, "hook", func(o *webhooksv1alpha1.OutgoingWebhook) {
 		o.Spec.URL = "https://hooks.example.com/lost-url/v2"
 	})
 	failLists()
 	s.waitConvergedOrReport("after the URL change", map[string]bool{}, s.pokeAll())
-	if st := requestStats(s.env.Fake.Requests(), path); st.posts != 1 || st.puts != 1 {
-		t.Errorf("%d creates and %d updates, want the lost create adopted and updated to the new URL (1 and 1)", st.posts, st.puts)
+	if st := localenv.CountCalls(s.env.Fake.Requests(), localenv.PathContains(path)); st.POST != 1 || st.PUT != 1 {
+		t.Errorf("%d creates and %d updates, want the lost create adopted and updated to the new URL (1 and 1)", st.POST, st.PUT)
 	}
 	s.checkNoLeaks()
-}
-
-// requestCounts are the API requests of one scenario, by kind.
-type requestCounts struct {
-	total, lists, posts, puts, deletes, lostPosts, dropped int
-}
-
-func requestStats(reqs []bitrisefake.Request, pathContains string) requestCounts {
-	var c requestCounts
-	for _, r := range reqs {
-		if !strings.Contains(r.Path, pathContains) {
-			continue
-		}
-		c.total++
-		if r.Dropped {
-			c.dropped++
-		}
-		switch r.Method {
-		case http.MethodGet:
-			c.lists++
-		case http.MethodPost:
-			c.posts++
-			if r.Dropped && r.Status/100 == 2 {
-				c.lostPosts++
-			}
-		case http.MethodPut:
-			c.puts++
-		case http.MethodDelete:
-			c.deletes++
-		}
-	}
-	return c
 }

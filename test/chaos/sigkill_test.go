@@ -5,6 +5,8 @@ import (
 	"net/http"
 	"testing"
 	"time"
+
+	"github.com/bitrise-webhook-operator/operator/test/localenv"
 )
 
 // TestSIGKILLMidBurst kills the manager with SIGKILL three times, each time
@@ -62,15 +64,12 @@ func TestSIGKILLMidBurst(t *testing.T) {
 			s.createHook(spec(fmt.Sprintf("burst-%02d", created), created))
 			created++
 		}
-		count := func() int { return countMethod(s, seen, round.method) }
-		deadline := time.Now().Add(60 * time.Second)
-		for count() < round.after {
-			if time.Now().After(deadline) {
-				t.Fatalf("round %d: %d %s requests within 60s, want %d", r, count(), round.method, round.after)
-			}
-			time.Sleep(time.Millisecond)
-		}
-		m.kill()
+		count := func() int { return localenv.CountCalls(s.env.Fake.Requests()[seen:]).Method(round.method) }
+		localenv.Eventually(t, time.Millisecond, 60*time.Second, fmt.Sprintf("round %d: %d %s requests", r, round.after, round.method), func() (bool, string) {
+			n := count()
+			return n >= round.after, fmt.Sprintf("%d seen", n)
+		})
+		m.Kill()
 		unrecorded := s.unrecordedRemote()
 		logf(t, "chaos[kill] round %d: SIGKILL after %d %s; at the kill: %d remote webhooks not (yet) in any status.slug",
 			r, count(), round.method, unrecorded)
@@ -81,9 +80,9 @@ func TestSIGKILLMidBurst(t *testing.T) {
 	if want := len(victims) + created; rep.resources != want {
 		t.Errorf("%d resources, want %d (%d victims left, %d created)", rep.resources, want, len(victims), created)
 	}
-	stats := requestStats(s.env.Fake.Requests(), "/apps/kill-")
+	stats := localenv.CountCalls(s.env.Fake.Requests(), localenv.PathContains("/apps/kill-"))
 	logf(t, "chaos[kill]: resources=%d ready=%d remote=%d duplicates=%d orphans=%d leftovers=%d (posts=%d deletes=%d)",
-		rep.resources, rep.ready, rep.remote, rep.duplicates, rep.orphans, rep.leftovers, stats.posts, stats.deletes)
+		rep.resources, rep.ready, rep.remote, rep.duplicates, rep.orphans, rep.leftovers, stats.POST, stats.DELETE)
 	s.checkNoLeaks()
 }
 

@@ -15,6 +15,7 @@ import (
 
 	webhooksv1alpha1 "github.com/bitrise-webhook-operator/operator/api/v1alpha1"
 	"github.com/bitrise-webhook-operator/operator/internal/bitrise/bitrisefake"
+	"github.com/bitrise-webhook-operator/operator/test/localenv"
 )
 
 // TestStaleSharedList delays the answer to one list of the app (on the
@@ -43,8 +44,8 @@ func TestStaleSharedList(t *testing.T) {
 	s.updateHook(ns, "z", func(o *webhooksv1alpha1.OutgoingWebhook) {
 		o.Spec.Events = []webhooksv1alpha1.Event{webhooksv1alpha1.EventPipeline}
 	})
-	eventually(t, 10*time.Second, "z's update refused", func() (bool, string) {
-		return countMethod(s, seen, http.MethodPut) > 0, "no PUT yet"
+	localenv.Eventually(t, pollInterval, 10*time.Second, "z's update refused", func() (bool, string) {
+		return localenv.CountCalls(s.env.Fake.Requests()[seen:]).Method(http.MethodPut) > 0, "no PUT yet"
 	})
 	time.Sleep(200 * time.Millisecond)
 
@@ -58,7 +59,7 @@ func TestStaleSharedList(t *testing.T) {
 	if err := s.c.Create(s.ctx(), x); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, 5*time.Second, "x created", func() (bool, string) {
+	localenv.Eventually(t, pollInterval, 5*time.Second, "x created", func() (bool, string) {
 		if err := s.c.Get(s.ctx(), types.NamespacedName{Namespace: ns, Name: "x"}, x); err != nil {
 			return false, err.Error()
 		}

@@ -4,15 +4,8 @@
 package e2e
 
 import (
-	"context"
-	"io"
-	"net"
-	"net/http"
-	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -34,7 +27,7 @@ func TestSamplesEndToEnd(t *testing.T) {
 
 	manager := buildManager(t, env.Root)
 	metricsAddr := freeAddr(t)
-	logs := startManager(t, manager, env, "--metrics-bind-address="+metricsAddr, "--metrics-secure=false")
+	mgr := startManager(t, manager, env, "--metrics-bind-address="+metricsAddr, "--metrics-secure=false")
 
 	samples := filepath.Join(env.Root, "config", "samples")
 	kubectl(t, env, "apply", "-k", samples)
@@ -90,11 +83,11 @@ func TestSamplesEndToEnd(t *testing.T) {
 		t.Fatalf("after delete, want only the Orphan webhook left, got %+v", left)
 	}
 
-	for _, secret := range []string{token, "change-me-to-a-long-random-string", "replace-with-the-receiver-token"} {
-		if strings.Contains(logs.String(), secret) {
-			t.Errorf("the manager logged a secret value")
-		}
-	}
+	checkNoLeaks(t, env, mgr, []string{"default"}, map[string]string{
+		"API token":      token,
+		"webhook secret": "change-me-to-a-long-random-string",
+		"header value":   "replace-with-the-receiver-token",
+	})
 }
 
 func buildManager(t *testing.T, root string) string {
@@ -106,37 +99,43 @@ func buildManager(t *testing.T, root string) string {
 	return out
 }
 
-func startManager(t *testing.T, bin string, env *localenv.Env, extraArgs ...string) *localenv.SyncBuffer {
+// startManager starts the built manager with the e2e token; it is stopped
+// when the test ends, and its output logged if the test failed.
+func startManager(t *testing.T, bin string, env *localenv.Env, extraArgs ...string) *localenv.Manager {
 	t.Helper()
-	logs := &localenv.SyncBuffer{}
-	ctx, cancel := context.WithCancel(context.Background())
-	cmd := exec.CommandContext(ctx, bin, append([]string{
-		"--kubeconfig", env.Kubeconfig,
-		"--bitrise-api-url", env.FakeURL,
-		"--metrics-bind-address", "0",
-		"--health-probe-bind-address", "0",
-	}, extraArgs...)...)
-	cmd.Env = append(os.Environ(), "BITRISE_TOKEN="+token)
-	cmd.Stdout, cmd.Stderr = logs, logs
-	cmd.Cancel = func() error { return cmd.Process.Signal(syscall.SIGTERM) }
-	cmd.WaitDelay = 10 * time.Second
-	if err := cmd.Start(); err != nil {
+	m, err := env.StartManager(localenv.ManagerOptions{Binary: bin, Token: token, Args: extraArgs})
+	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() {
-		cancel()
-		_ = cmd.Wait()
+		m.Stop(10 * time.Second)
 		if t.Failed() {
-			t.Logf("manager output:\n%s", logs.String())
+			t.Logf("manager output:\n%s", m.Logs.String())
 		}
 	})
-	return logs
+	return m
+}
+
+// checkNoLeaks stops the manager (so that its output is complete) and scans
+// its output, and the Events and OutgoingWebhooks of namespaces, for the
+// values, raw and base64-encoded.
+func checkNoLeaks(t *testing.T, env *localenv.Env, m *localenv.Manager, namespaces []string, values map[string]string) {
+	t.Helper()
+	m.Stop(10 * time.Second)
+	c, err := env.Client()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var leaks localenv.LeakScanner
+	for kind, v := range values {
+		leaks.Register(kind, v)
+	}
+	t.Logf("leaks: %s", leaks.Check(t.Context(), t, c, namespaces, map[string]string{"the manager": m.Logs.String()}))
 }
 
 func kubectl(t *testing.T, env *localenv.Env, args ...string) string {
 	t.Helper()
-	cmd := exec.Command(env.Kubectl, append([]string{"--kubeconfig", env.Kubeconfig}, args...)...)
-	out, err := cmd.CombinedOutput()
+	out, err := env.KubectlCmd(t.Context(), args...).CombinedOutput()
 	if err != nil {
 		t.Fatalf("kubectl %s: %v\n%s", strings.Join(args, " "), err, out)
 	}
@@ -145,24 +144,18 @@ func kubectl(t *testing.T, env *localenv.Env, args ...string) string {
 
 func freeAddr(t *testing.T) string {
 	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
+	addr, err := localenv.FreeAddress()
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer func() { _ = l.Close() }()
-	return l.Addr().String()
+	return addr
 }
 
 func scrape(t *testing.T, url string) string {
 	t.Helper()
-	resp, err := http.Get(url)
+	body, err := localenv.Scrape(url)
 	if err != nil {
 		t.Fatalf("scraping metrics: %v", err)
-	}
-	defer func() { _ = resp.Body.Close() }()
-	body, err := io.ReadAll(resp.Body)
-	if err != nil || resp.StatusCode != http.StatusOK {
-		t.Fatalf("scraping metrics: %d %v", resp.StatusCode, err)
 	}
 	return string(body)
 }

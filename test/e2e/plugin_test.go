@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"maps"
 	"os"
@@ -67,7 +68,7 @@ func TestPluginImportAdoptsWithoutWrites(t *testing.T) {
 	manager := buildManager(t, env.Root)
 	plugin := filepath.Join(bin, "kubectl-bitrise")
 	goBuild(t, env.Root, plugin, "./cmd/kubectl-bitrise")
-	logs := startManager(t, manager, env)
+	mgr := startManager(t, manager, env)
 	kubectl(t, env, "create", "namespace", pluginNS)
 	env.Fake.ResetRequests()
 
@@ -215,11 +216,11 @@ func TestPluginImportAdoptsWithoutWrites(t *testing.T) {
 		t.Errorf("get -A:\n%s", out)
 	}
 
-	for _, secret := range []string{token, hiddenSecret, receiverAuth} {
-		if strings.Contains(logs.String(), secret) {
-			t.Errorf("the manager logged a secret value")
-		}
-	}
+	checkNoLeaks(t, env, mgr, []string{pluginNS}, map[string]string{
+		"API token":             token,
+		"webhook secret":        hiddenSecret,
+		"header value (Secret)": receiverAuth,
+	})
 }
 
 // checkCredentials runs import with --credentials: first a clear error
@@ -381,5 +382,5 @@ func withoutToken(environ []string) []string {
 }
 
 func runKubectl(env *localenv.Env, args ...string) error {
-	return exec.Command(env.Kubectl, append([]string{"--kubeconfig", env.Kubeconfig}, args...)...).Run()
+	return env.KubectlCmd(context.Background(), args...).Run()
 }

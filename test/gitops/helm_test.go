@@ -6,10 +6,11 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"regexp"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/bitrise-webhook-operator/operator/test/localenv"
 )
 
 // helmTimeout is the --timeout given to helm; a Failed resource must make
@@ -83,21 +84,12 @@ func TestHelmInstallWait(t *testing.T) {
 }
 
 // helmBinary returns bin/helm, building the version the Makefile names when
-// it is missing (as test/install does; a few minutes cold, once).
+// it is missing (a few minutes cold, once).
 func helmBinary(t *testing.T) string {
 	t.Helper()
-	path := repoPath("bin", "helm")
-	if _, err := os.Stat(path); err == nil {
-		return path
-	}
-	m := regexp.MustCompile(`(?m)^HELM_VERSION\s*\?=\s*(\S+)\s*$`).FindSubmatch(readRepoFile(t, "Makefile"))
-	if m == nil {
-		t.Fatal("no `HELM_VERSION ?= ...` line in the Makefile")
-	}
-	cmd := exec.Command("go", "install", "helm.sh/helm/v4/cmd/helm@"+string(m[1]))
-	cmd.Env = append(os.Environ(), "GOBIN="+repoPath("bin"))
-	if out, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("building helm %s (`make helm`): %v\n%s", m[1], err, out)
+	path, err := localenv.Helm.Path(env.Root)
+	if err != nil {
+		t.Fatal(err)
 	}
 	return path
 }

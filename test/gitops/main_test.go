@@ -11,21 +11,15 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net"
-	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
-	"k8s.io/apimachinery/pkg/runtime"
-	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	webhooksv1alpha1 "github.com/bitrise-webhook-operator/operator/api/v1alpha1"
@@ -70,15 +64,7 @@ func run(m *testing.M) (code int, err error) {
 	}
 	defer func() { err = errors.Join(err, env.Stop()) }()
 	env.Fake.AddApp(readyApp, token)
-
-	scheme := runtime.NewScheme()
-	if err := clientgoscheme.AddToScheme(scheme); err != nil {
-		return 1, err
-	}
-	if err := webhooksv1alpha1.AddToScheme(scheme); err != nil {
-		return 1, err
-	}
-	if k8s, err = client.New(env.Config, client.Options{Scheme: scheme}); err != nil {
+	if k8s, err = env.Client(); err != nil {
 		return 1, err
 	}
 
@@ -106,56 +92,37 @@ func run(m *testing.M) (code int, err error) {
 // startManager runs the manager with plain-HTTP metrics on a free port and
 // waits until it serves them.
 func startManager(bin string) (stop func(), err error) {
-	addr, err := freeAddress()
+	addr, err := localenv.FreeAddress()
 	if err != nil {
 		return nil, err
 	}
 	metricsURL = "http://" + addr + "/metrics"
-	ctx, cancel := context.WithCancel(context.Background())
-	cmd := exec.CommandContext(ctx, bin,
-		"--kubeconfig", env.Kubeconfig,
-		"--bitrise-api-url", env.FakeURL,
-		"--metrics-bind-address", addr,
-		"--metrics-secure=false",
-		"--health-probe-bind-address", "0",
-		"--watch-label-selector", "!"+unwatchedLabel,
-	)
-	cmd.Env = append(os.Environ(), "BITRISE_TOKEN="+token)
-	cmd.Stdout, cmd.Stderr = managerLog, managerLog
-	cmd.Cancel = func() error { return cmd.Process.Signal(syscall.SIGTERM) }
-	cmd.WaitDelay = 10 * time.Second
-	if err := cmd.Start(); err != nil {
-		cancel()
+	m, err := env.StartManager(localenv.ManagerOptions{
+		Binary: bin,
+		Token:  token,
+		Args: []string{
+			"--metrics-bind-address", addr,
+			"--metrics-secure=false",
+			"--watch-label-selector", "!" + unwatchedLabel,
+		},
+		Output: managerLog,
+	})
+	if err != nil {
 		return nil, err
 	}
-	stop = func() {
-		cancel()
-		_ = cmd.Wait()
-	}
-	deadline := time.Now().Add(30 * time.Second)
-	for {
-		resp, err := http.Get(metricsURL)
-		if err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				return stop, nil
-			}
+	stop = func() { m.Stop(10 * time.Second) }
+	err = localenv.Poll(context.Background(), 100*time.Millisecond, 30*time.Second, func() (bool, error) {
+		if err := m.Alive(); err != nil {
+			return false, err
 		}
-		if time.Now().After(deadline) {
-			stop()
-			return nil, fmt.Errorf("the manager serves no metrics at %s: %v\n%s", metricsURL, err, managerLog.String())
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
-}
-
-func freeAddress() (string, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
+		_, err := localenv.Scrape(metricsURL)
+		return err == nil, nil
+	})
 	if err != nil {
-		return "", err
+		stop()
+		return nil, fmt.Errorf("the manager serves no metrics at %s: %w\n%s", metricsURL, err, managerLog.String())
 	}
-	defer l.Close()
-	return l.Addr().String(), nil
+	return stop, nil
 }
 
 // newNamespace creates a namespace for one test.
@@ -215,17 +182,12 @@ func fetch(t *testing.T, namespace, name string) *unstructured.Unstructured {
 // waitFor polls the object until cond holds, and returns it.
 func waitFor(t *testing.T, namespace, name, what string, cond func(*unstructured.Unstructured) bool) *unstructured.Unstructured {
 	t.Helper()
-	deadline := time.Now().Add(pollTimeout)
-	for {
-		u := fetch(t, namespace, name)
-		if cond(u) {
-			return u
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%s/%s: not %s after %s: %v", namespace, name, what, pollTimeout, u.Object["status"])
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
+	var u *unstructured.Unstructured
+	localenv.Eventually(t, 100*time.Millisecond, pollTimeout, namespace+"/"+name+" "+what, func() (bool, string) {
+		u = fetch(t, namespace, name)
+		return cond(u), fmt.Sprintf("status %v", u.Object["status"])
+	})
+	return u
 }
 
 // condition returns the condition of type typ, or nil.
@@ -260,8 +222,7 @@ func conditionTrue(typ, reason string) func(*unstructured.Unstructured) bool {
 
 // kubectl runs bin/k8s/kubectl against the control plane.
 func kubectl(ctx context.Context, args ...string) (string, error) {
-	cmd := exec.CommandContext(ctx, env.Kubectl, append([]string{"--kubeconfig", env.Kubeconfig}, args...)...)
-	out, err := cmd.CombinedOutput()
+	out, err := env.KubectlCmd(ctx, args...).CombinedOutput()
 	if err != nil {
 		return string(out), fmt.Errorf("kubectl %s: %w\n%s", strings.Join(args, " "), err, out)
 	}

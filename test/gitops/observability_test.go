@@ -1,9 +1,9 @@
 package gitops
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
-	"net/http"
 	"regexp"
 	"slices"
 	"strings"
@@ -15,6 +15,7 @@ import (
 	"sigs.k8s.io/yaml"
 
 	webhooksv1alpha1 "github.com/bitrise-webhook-operator/operator/api/v1alpha1"
+	"github.com/bitrise-webhook-operator/operator/test/localenv"
 )
 
 // grafanaDashboard is the part of a Grafana dashboard model the test reads.
@@ -174,16 +175,12 @@ type family struct {
 // scrape reads the manager's /metrics.
 func scrape(t *testing.T) map[string]family {
 	t.Helper()
-	resp, err := http.Get(metricsURL)
+	body, err := localenv.Scrape(metricsURL)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		t.Fatalf("GET %s: %s", metricsURL, resp.Status)
-	}
 	parser := expfmt.NewTextParser(model.UTF8Validation)
-	families, err := parser.TextToMetricFamilies(resp.Body)
+	families, err := parser.TextToMetricFamilies(bytes.NewReader(body))
 	if err != nil {
 		t.Fatal(err)
 	}

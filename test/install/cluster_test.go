@@ -2,24 +2,24 @@ package install
 
 import (
 	"bytes"
-	"os"
-	"os/exec"
+	"context"
 	"path/filepath"
 	"strings"
 	"testing"
-	"time"
 
 	"k8s.io/client-go/kubernetes"
-	"sigs.k8s.io/controller-runtime/pkg/envtest"
+
+	"github.com/bitrise-webhook-operator/operator/test/localenv"
 )
 
 // cluster is a control plane of its own (kube-apiserver and etcd from
-// bin/k8s, no controllers) with an administrator's kubeconfig.
+// bin/k8s, no controllers, no CRD, no Bitrise fake) with an administrator's
+// kubeconfig.
 type cluster struct {
-	kubectlPath string
-	kubeconfig  string
-	cacheDir    string
-	clientset   *kubernetes.Clientset
+	env        *localenv.Env
+	kubeconfig string
+	cacheDir   string
+	clientset  *kubernetes.Clientset
 }
 
 func startCluster(t *testing.T) *cluster {
@@ -27,44 +27,18 @@ func startCluster(t *testing.T) *cluster {
 	if testing.Short() {
 		t.Skip("starts a control plane: skipped with -short")
 	}
-	assets := filepath.Join(root, "bin", "k8s")
-	for _, name := range []string{"kube-apiserver", "etcd", "kubectl"} {
-		if _, err := os.Stat(filepath.Join(assets, name)); err != nil {
-			t.Fatalf("no %s in %s: run `make envtest-bins` (or `make test`) first", name, assets)
-		}
-	}
-	env := &envtest.Environment{
-		BinaryAssetsDirectory: assets,
-		// Generous: `go test ./...` compiles and runs other packages alongside.
-		ControlPlaneStartTimeout: 2 * time.Minute,
-	}
-	cfg, err := env.Start()
+	dir := t.TempDir()
+	env, err := localenv.Start(localenv.Options{Dir: dir, WithoutCRD: true, WithoutFake: true})
 	if err != nil {
-		t.Fatalf("starting the control plane: %v", err)
+		t.Fatal(err)
 	}
 	t.Cleanup(func() {
 		if err := env.Stop(); err != nil {
 			t.Errorf("stopping the control plane: %v", err)
 		}
 	})
-	admin, err := env.AddUser(envtest.User{Name: "install-test-admin", Groups: []string{"system:masters"}}, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	kubeconfig, err := admin.KubeConfig()
-	if err != nil {
-		t.Fatal(err)
-	}
-	dir := t.TempDir()
-	c := &cluster{
-		kubectlPath: filepath.Join(assets, "kubectl"),
-		kubeconfig:  filepath.Join(dir, "kubeconfig"),
-		cacheDir:    filepath.Join(dir, "cache"),
-	}
-	if err := os.WriteFile(c.kubeconfig, kubeconfig, 0o600); err != nil {
-		t.Fatal(err)
-	}
-	if c.clientset, err = kubernetes.NewForConfig(cfg); err != nil {
+	c := &cluster{env: env, kubeconfig: env.Kubeconfig, cacheDir: filepath.Join(dir, "cache")}
+	if c.clientset, err = kubernetes.NewForConfig(env.Config); err != nil {
 		t.Fatal(err)
 	}
 	return c
@@ -72,7 +46,7 @@ func startCluster(t *testing.T) *cluster {
 
 // kubectl runs kubectl with stdin and returns its output.
 func (c *cluster) kubectl(stdin []byte, args ...string) (stdout, stderr string, err error) {
-	cmd := exec.Command(c.kubectlPath, append([]string{"--kubeconfig", c.kubeconfig, "--cache-dir", c.cacheDir}, args...)...)
+	cmd := c.env.KubectlCmd(context.Background(), append([]string{"--cache-dir", c.cacheDir}, args...)...)
 	cmd.Stdin = bytes.NewReader(stdin)
 	var out, errOut bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &errOut

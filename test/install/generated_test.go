@@ -1,53 +1,27 @@
 package install
 
 import (
-	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
-	"time"
+
+	"github.com/bitrise-webhook-operator/operator/test/localenv"
 )
 
 // The committed CRD, RBAC and DeepCopy must be what controller-gen makes
 // of the markers; `make manifests generate` rewrites them.
 
-var (
-	controllerGenOnce sync.Once
-	controllerGenPath string
-	controllerGenErr  error
-)
-
 // controllerGen returns bin/controller-gen, building the version the
 // Makefile names (CONTROLLER_TOOLS_VERSION) from Go modules when missing.
 func controllerGen(t *testing.T) string {
 	t.Helper()
-	controllerGenOnce.Do(func() {
-		bin := filepath.Join(root, "bin")
-		controllerGenPath = filepath.Join(bin, "controller-gen")
-		if _, err := os.Stat(controllerGenPath); err == nil {
-			return
-		}
-		version, err := makefileVariable("CONTROLLER_TOOLS_VERSION")
-		if err != nil {
-			controllerGenErr = err
-			return
-		}
-		start := time.Now()
-		cmd := exec.Command("go", "install", "sigs.k8s.io/controller-tools/cmd/controller-gen@"+version)
-		cmd.Env = append(os.Environ(), "GOBIN="+bin)
-		if out, err := cmd.CombinedOutput(); err != nil {
-			controllerGenErr = fmt.Errorf("building controller-gen %s: %v\n%s", version, err, out)
-			return
-		}
-		fmt.Fprintf(os.Stderr, "built bin/controller-gen %s in %s\n", version, time.Since(start).Round(time.Second))
-	})
-	if controllerGenErr != nil {
-		t.Fatal(controllerGenErr)
+	path, err := localenv.ControllerGen.Path(root)
+	if err != nil {
+		t.Fatal(err)
 	}
-	return controllerGenPath
+	return path
 }
 
 func runControllerGen(t *testing.T, dir string, args ...string) {

@@ -2,21 +2,13 @@ package install
 
 import (
 	"bytes"
-	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"regexp"
 	"strings"
-	"sync"
 	"testing"
-	"time"
-)
 
-var (
-	helmOnce sync.Once
-	helmPath string
-	helmErr  error
+	"github.com/bitrise-webhook-operator/operator/test/localenv"
 )
 
 // helmBinary returns bin/helm, building the version the Makefile names
@@ -26,45 +18,11 @@ func helmBinary(t *testing.T) string {
 	if testing.Short() {
 		t.Skip("needs Helm, which may have to be built: skipped with -short")
 	}
-	helmOnce.Do(func() { helmPath, helmErr = buildHelm() })
-	if helmErr != nil {
-		t.Fatal(helmErr)
-	}
-	return helmPath
-}
-
-func buildHelm() (string, error) {
-	bin := filepath.Join(root, "bin")
-	path := filepath.Join(bin, "helm")
-	if _, err := os.Stat(path); err == nil {
-		return path, nil
-	}
-	version, err := makefileVariable("HELM_VERSION")
+	path, err := localenv.Helm.Path(root)
 	if err != nil {
-		return "", err
+		t.Fatal(err)
 	}
-	start := time.Now()
-	cmd := exec.Command("go", "install", "helm.sh/helm/v4/cmd/helm@"+version)
-	cmd.Env = append(os.Environ(), "GOBIN="+bin)
-	if out, err := cmd.CombinedOutput(); err != nil {
-		return "", fmt.Errorf("building helm %s (`make helm`): %v\n%s", version, err, out)
-	}
-	fmt.Fprintf(os.Stderr, "built bin/helm %s in %s\n", version, time.Since(start).Round(time.Second))
-	return path, nil
-}
-
-// makefileVariable reads a `NAME ?= value` line of the Makefile, so that the
-// tests and make use the same tool versions.
-func makefileVariable(name string) (string, error) {
-	data, err := os.ReadFile(filepath.Join(root, "Makefile"))
-	if err != nil {
-		return "", err
-	}
-	m := regexp.MustCompile(`(?m)^` + regexp.QuoteMeta(name) + `\s*\?=\s*(\S+)\s*$`).FindSubmatch(data)
-	if m == nil {
-		return "", fmt.Errorf("no `%s ?= ...` line in the Makefile", name)
-	}
-	return string(m[1]), nil
+	return path
 }
 
 // runHelm runs helm with its state in a temporary folder.
