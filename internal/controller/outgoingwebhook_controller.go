@@ -301,37 +301,28 @@ func (r *OutgoingWebhookReconciler) converge(ctx context.Context, obj *webhooksv
 	return nil
 }
 
-// resolveCurrent finds the remote webhook this resource manages: by its
-// slug, or else by adopting one with the desired URL (the outcome of a create
-// whose response was lost, or a webhook made by hand). It returns nil when a
-// new webhook must be created.
+// resolveCurrent acts on what locate found of the remote webhook this
+// resource manages: by its slug, or else by adopting one with the desired
+// URL (the outcome of a create whose response was lost, or a webhook made
+// by hand). It records events, metrics and status changes; locate alone
+// decides. It returns nil when a new webhook must be created.
 func (r *OutgoingWebhookReconciler) resolveCurrent(ctx context.Context, obj *webhooksv1alpha1.OutgoingWebhook, remote []bitrise.Webhook, ownedByOthers map[string]string, desired desiredWebhook) (*bitrise.Webhook, error) {
-	if obj.Status.Slug != "" {
-		if w := findBySlug(remote, obj.Status.Slug); w != nil {
-			delete(obj.Annotations, webhooksv1alpha1.CreatePendingAnnotation)
-			return w, nil
-		}
+	loc := locate(locateInputOf(obj), remote, ownedByOthers)
+	delete(obj.Annotations, webhooksv1alpha1.CreatePendingAnnotation)
+	if loc.how == locateBySlug {
+		return loc.webhook, nil
+	}
+	if loc.goneSlug != "" {
 		r.event(obj, corev1.EventTypeWarning, eventRecreated,
-			"Remote webhook %s was deleted outside Kubernetes; recreating it", obj.Status.Slug)
+			"Remote webhook %s was deleted outside Kubernetes; recreating it", loc.goneSlug)
 		metrics.DriftCorrected()
 		forgetRemote(obj)
 	}
-	sentURL, pending := pendingCreate(obj)
-	delete(obj.Annotations, webhooksv1alpha1.CreatePendingAnnotation)
-	var w *bitrise.Webhook
-	if pending {
-		// Look for what the create made, with the URL it sent: the spec
-		// may have changed since.
-		w = findAdoptable(remote, sentURL, ownedByOthers)
-	}
-	if w == nil {
-		pending = false
-		w = findAdoptable(remote, obj.Spec.URL, ownedByOthers)
-	}
-	if w == nil {
+	w := loc.webhook
+	switch loc.how {
+	case locateNone:
 		return nil, nil
-	}
-	if pending {
+	case locatePendingCreate:
 		// Our own create whose outcome was lost: the secret sent is the one
 		// whose digest was stored before the create, and what it made is
 		// what the API answered to it, if it still matches what was sent.
@@ -341,7 +332,7 @@ func (r *OutgoingWebhookReconciler) resolveCurrent(ctx context.Context, obj *web
 				return nil, err
 			}
 		}
-	} else {
+	case locateAdopted:
 		obj.Status.SecretDigest = "" // the secret of a webhook made elsewhere is unknown
 		obj.Status.LastWrite = nil
 		r.event(obj, corev1.EventTypeNormal, eventAdopted, "Adopted existing remote webhook %s with the same URL", w.Slug)
