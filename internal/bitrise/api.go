@@ -2,8 +2,11 @@ package bitrise
 
 import "context"
 
-// API is what the reconciler needs of the Bitrise API, for one token.
-// Calls are safe for concurrent use. Errors of the API are *APIError.
+// API is the Bitrise API for one token (Client.ForToken), app by app. The
+// reconciler goes through App, which keeps the shared Observations true to
+// its writes; the API alone does no bookkeeping (kubectl-bitrise import
+// uses it to read). Calls are safe for concurrent use. Errors of the API
+// are *APIError.
 type API interface {
 	// ListWebhooks returns every outgoing webhook of the app, all pages.
 	ListWebhooks(ctx context.Context, appSlug string) ([]Webhook, error)

@@ -16,7 +16,8 @@ import (
 // webhooks on one app cost about ⌈N/50⌉ list calls, not N lists (there is no
 // get-one endpoint). At most one list per app and token is in flight. Our
 // own writes are applied to the shared list (or drop it, when their outcome
-// is unknown), so it never hides what this process did.
+// is unknown), so it never hides what this process did: App does this for
+// every write it makes, so that callers cannot forget it.
 type Observations struct {
 	group singleflight.Group
 	now   func() time.Time

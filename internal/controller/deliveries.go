@@ -84,7 +84,7 @@ func (r *OutgoingWebhookReconciler) checkDeliveries(ctx context.Context, obj *we
 	log := logf.FromContext(ctx)
 	check := obj.Spec.DeliveryCheck
 	tracker := r.deliveries()
-	api, _, err := r.apiFor(ctx, obj)
+	api, err := r.apiFor(ctx, obj)
 	if err != nil {
 		tracker.checked(obj.UID, time.Now(), check.GetInterval())
 		return
@@ -94,7 +94,7 @@ func (r *OutgoingWebhookReconciler) checkDeliveries(ctx context.Context, obj *we
 	if !requested {
 		listCtx = bitrise.WithLowPriority(ctx)
 	}
-	page, err := api.ListDeliveryItems(listCtx, obj.Spec.AppSlug, obj.Status.Slug, bitrise.DeliveryListOptions{Limit: limit})
+	page, err := api.ListDeliveries(listCtx, obj.Status.Slug, bitrise.DeliveryListOptions{Limit: limit})
 	switch {
 	case errors.Is(err, bitrise.ErrDeferred):
 		// The token's budget is busy with writes, or paused: try again soon.

@@ -58,7 +58,7 @@ func TestFailedMapsEveryOutcomeAlike(t *testing.T) {
 			wantErr: true, wantReason: webhooksv1alpha1.ReasonAPIUnavailable,
 		},
 		{
-			name: "a webhook still listed after a 404 backs off", err: &stillListedError{slug: "s1"},
+			name: "a webhook still listed after a 404 backs off", err: &bitrise.StillListedError{Slug: "s1"},
 			wantErr: true, wantReason: webhooksv1alpha1.ReasonAPIUnavailable, wantMessageIn: "still lists it",
 		},
 		{

@@ -33,10 +33,11 @@ import (
 // none is configured.
 type TokenSource func() (string, error)
 
-// APIFactory gives the Bitrise API bound to one token.
+// APIFactory gives a Bitrise app as seen with one token (*bitrise.Client).
 type APIFactory interface {
-	// ForToken binds the API to token; sensitive values never show in its errors.
-	ForToken(token string, sensitive ...string) bitrise.API
+	// App binds appSlug to token, sharing obs between the Apps of the
+	// process; sensitive values never show in its errors.
+	App(token, appSlug string, obs *bitrise.Observations, sensitive ...string) *bitrise.App
 }
 
 // OutgoingWebhookReconciler keeps the outgoing webhook of a Bitrise app in
@@ -167,7 +168,7 @@ func (r *OutgoingWebhookReconciler) Reconcile(ctx context.Context, req ctrl.Requ
 func failed(ctx context.Context, obj *webhooksv1alpha1.OutgoingWebhook, err error, describe func(*stalledError) string) (ctrl.Result, error) {
 	log := logf.FromContext(ctx)
 	var stall *stalledError
-	var listed *stillListedError
+	var listed *bitrise.StillListedError
 	switch {
 	case errors.As(err, &stall):
 		message := describe(stall)
@@ -222,20 +223,19 @@ func (r *OutgoingWebhookReconciler) reconcileNormal(ctx context.Context, obj *we
 			"app %s already has a webhook for this URL managed by OutgoingWebhook %s/%s",
 			obj.Spec.AppSlug, winner.Namespace, winner.Name)
 	}
-	api, token, err := r.apiFor(ctx, obj, desired.sensitive()...)
+	app, err := r.apiFor(ctx, obj, desired.sensitive()...)
 	if err != nil {
 		return time.Time{}, err
 	}
-	remote, observedAt, err := r.Observations.List(ctx, api, token, obj.Spec.AppSlug, observationMaxAge(obj))
+	remote, observedAt, err := app.List(ctx, observationMaxAge(obj))
 	if err != nil {
 		return time.Time{}, classifyAPIError(err, obj.Spec.AppSlug)
 	}
-	w := writer{api: api, obs: r.Observations, token: token, app: obj.Spec.AppSlug}
-	return observedAt, r.converge(ctx, obj, p, w, remote, peers, desired)
+	return observedAt, r.converge(ctx, obj, p, app, remote, peers, desired)
 }
 
 // converge acts on one observation of the app's webhooks.
-func (r *OutgoingWebhookReconciler) converge(ctx context.Context, obj *webhooksv1alpha1.OutgoingWebhook, p *patcher, api writer, remote []bitrise.Webhook, peers appPeers, desired desiredWebhook) error {
+func (r *OutgoingWebhookReconciler) converge(ctx context.Context, obj *webhooksv1alpha1.OutgoingWebhook, p *patcher, api *bitrise.App, remote []bitrise.Webhook, peers appPeers, desired desiredWebhook) error {
 	takePendingDigests(obj)
 	current, err := r.resolveCurrent(ctx, obj, remote, peers.ownedSlugs(obj), desired)
 	if err != nil {
@@ -256,7 +256,7 @@ func (r *OutgoingWebhookReconciler) converge(ctx context.Context, obj *webhooksv
 	if !upToDate {
 		// PUT cannot change the secret: replace the webhook, deleting the
 		// old one first so that two are never left behind.
-		if err := api.deleteConfirmed(ctx, current.Slug); err != nil {
+		if err := api.Delete(ctx, current.Slug); err != nil {
 			return classifyAPIError(err, obj.Spec.AppSlug)
 		}
 		forgetRemote(obj)
@@ -270,7 +270,7 @@ func (r *OutgoingWebhookReconciler) converge(ctx context.Context, obj *webhooksv
 		if err != nil {
 			return err
 		}
-		updated, err := api.update(ctx, current.Slug, bitrise.UpdateParams{
+		updated, err := api.Update(ctx, current.Slug, bitrise.UpdateParams{
 			URL: desired.URL, Events: desired.Events, Headers: desired.Headers,
 		})
 		if bitrise.IsNotFound(err) {
@@ -301,37 +301,28 @@ func (r *OutgoingWebhookReconciler) converge(ctx context.Context, obj *webhooksv
 	return nil
 }
 
-// resolveCurrent finds the remote webhook this resource manages: by its
-// slug, or else by adopting one with the desired URL (the outcome of a create
-// whose response was lost, or a webhook made by hand). It returns nil when a
-// new webhook must be created.
+// resolveCurrent acts on what locate found of the remote webhook this
+// resource manages: by its slug, or else by adopting one with the desired
+// URL (the outcome of a create whose response was lost, or a webhook made
+// by hand). It records events, metrics and status changes; locate alone
+// decides. It returns nil when a new webhook must be created.
 func (r *OutgoingWebhookReconciler) resolveCurrent(ctx context.Context, obj *webhooksv1alpha1.OutgoingWebhook, remote []bitrise.Webhook, ownedByOthers map[string]string, desired desiredWebhook) (*bitrise.Webhook, error) {
-	if obj.Status.Slug != "" {
-		if w := findBySlug(remote, obj.Status.Slug); w != nil {
-			delete(obj.Annotations, webhooksv1alpha1.CreatePendingAnnotation)
-			return w, nil
-		}
+	loc := locate(locateInputOf(obj), remote, ownedByOthers)
+	delete(obj.Annotations, webhooksv1alpha1.CreatePendingAnnotation)
+	if loc.how == locateBySlug {
+		return loc.webhook, nil
+	}
+	if loc.goneSlug != "" {
 		r.event(obj, corev1.EventTypeWarning, eventRecreated,
-			"Remote webhook %s was deleted outside Kubernetes; recreating it", obj.Status.Slug)
+			"Remote webhook %s was deleted outside Kubernetes; recreating it", loc.goneSlug)
 		metrics.DriftCorrected()
 		forgetRemote(obj)
 	}
-	sentURL, pending := pendingCreate(obj)
-	delete(obj.Annotations, webhooksv1alpha1.CreatePendingAnnotation)
-	var w *bitrise.Webhook
-	if pending {
-		// Look for what the create made, with the URL it sent: the spec
-		// may have changed since.
-		w = findAdoptable(remote, sentURL, ownedByOthers)
-	}
-	if w == nil {
-		pending = false
-		w = findAdoptable(remote, obj.Spec.URL, ownedByOthers)
-	}
-	if w == nil {
+	w := loc.webhook
+	switch loc.how {
+	case locateNone:
 		return nil, nil
-	}
-	if pending {
+	case locatePendingCreate:
 		// Our own create whose outcome was lost: the secret sent is the one
 		// whose digest was stored before the create, and what it made is
 		// what the API answered to it, if it still matches what was sent.
@@ -341,7 +332,7 @@ func (r *OutgoingWebhookReconciler) resolveCurrent(ctx context.Context, obj *web
 				return nil, err
 			}
 		}
-	} else {
+	case locateAdopted:
 		obj.Status.SecretDigest = "" // the secret of a webhook made elsewhere is unknown
 		obj.Status.LastWrite = nil
 		r.event(obj, corev1.EventTypeNormal, eventAdopted, "Adopted existing remote webhook %s with the same URL", w.Slug)
@@ -359,7 +350,7 @@ func withReason(reason string) func(*createOptions) {
 // create records a create-pending marker and the digest of the secret about
 // to be sent, then creates the remote webhook. If the response is lost, the
 // next pass finds the webhook by URL instead of creating a second one.
-func (r *OutgoingWebhookReconciler) create(ctx context.Context, obj *webhooksv1alpha1.OutgoingWebhook, p *patcher, api writer, desired desiredWebhook, opts ...func(*createOptions)) error {
+func (r *OutgoingWebhookReconciler) create(ctx context.Context, obj *webhooksv1alpha1.OutgoingWebhook, p *patcher, api *bitrise.App, desired desiredWebhook, opts ...func(*createOptions)) error {
 	o := createOptions{reason: eventCreated}
 	for _, opt := range opts {
 		opt(&o)
@@ -395,7 +386,7 @@ func (r *OutgoingWebhookReconciler) create(ctx context.Context, obj *webhooksv1a
 		return err
 	}
 
-	created, err := api.create(ctx, bitrise.CreateParams{
+	created, err := api.Create(ctx, bitrise.CreateParams{
 		URL: desired.URL, Events: desired.Events, Headers: desired.Headers, Secret: desired.Secret,
 	})
 	if err != nil {
@@ -491,14 +482,14 @@ func (r *OutgoingWebhookReconciler) reconcileDelete(ctx context.Context, obj *we
 }
 
 func (r *OutgoingWebhookReconciler) deleteRemote(ctx context.Context, obj *webhooksv1alpha1.OutgoingWebhook, ownedByOthers map[string]string) error {
-	api, token, err := r.apiFor(ctx, obj)
+	app, err := r.apiFor(ctx, obj)
 	if err != nil {
 		return err
 	}
 	slug := obj.Status.Slug
 	if slug == "" {
 		// A create whose outcome is unknown: find what it made, if anything.
-		remote, _, err := r.Observations.List(ctx, api, token, obj.Spec.AppSlug, 0)
+		remote, _, err := app.List(ctx, 0)
 		if err != nil {
 			// A 404 here is not trusted either: the token may have lost the app.
 			return classifyAPIError(err, obj.Spec.AppSlug)
@@ -510,20 +501,11 @@ func (r *OutgoingWebhookReconciler) deleteRemote(ctx context.Context, obj *webho
 		}
 		slug = w.Slug
 	}
-	w := writer{api: api, obs: r.Observations, token: token, app: obj.Spec.AppSlug}
-	if err := w.deleteConfirmed(ctx, slug); err != nil {
+	if err := app.Delete(ctx, slug); err != nil {
 		return classifyAPIError(err, obj.Spec.AppSlug)
 	}
 	r.event(obj, corev1.EventTypeNormal, eventDeleted, "Deleted remote webhook %s", slug)
 	return nil
-}
-
-// stillListedError is a DELETE answered 404 for a webhook the app's list
-// still shows: retried with backoff, as an API fault.
-type stillListedError struct{ slug string }
-
-func (e *stillListedError) Error() string {
-	return fmt.Sprintf("Bitrise answered 404 to deleting webhook %s but still lists it; retrying with backoff", e.slug)
 }
 
 // orphanedWithNamespace reports whether the resource's namespace is being
@@ -572,24 +554,25 @@ func (r *OutgoingWebhookReconciler) desiredFor(ctx context.Context, obj *webhook
 	return buildDesired(obj.Spec, secret)
 }
 
-// apiFor returns the Bitrise API with the token of credentialsRef, or the
-// operator's default token.
-func (r *OutgoingWebhookReconciler) apiFor(ctx context.Context, obj *webhooksv1alpha1.OutgoingWebhook, sensitive ...string) (bitrise.API, string, error) {
+// apiFor returns the resource's Bitrise app as seen with the token of
+// credentialsRef, or the operator's default token, sharing r.Observations.
+// The token goes straight into the App: nothing else here keeps it.
+func (r *OutgoingWebhookReconciler) apiFor(ctx context.Context, obj *webhooksv1alpha1.OutgoingWebhook, sensitive ...string) (*bitrise.App, error) {
 	ref := obj.Spec.CredentialsRef
 	if ref == nil {
 		raw, err := r.DefaultToken()
 		if err != nil {
-			return nil, "", stalled(webhooksv1alpha1.ReasonCredentialsNotFound, "reading the operator's default API token: %s", err.Error())
+			return nil, stalled(webhooksv1alpha1.ReasonCredentialsNotFound, "reading the operator's default API token: %s", err.Error())
 		}
 		token, err := bitrise.NormalizeToken(raw)
 		if errors.Is(err, bitrise.ErrEmptyToken) {
-			return nil, "", stalled(webhooksv1alpha1.ReasonCredentialsNotFound,
+			return nil, stalled(webhooksv1alpha1.ReasonCredentialsNotFound,
 				"no API token: set spec.credentialsRef, or give the operator a default token (BITRISE_TOKEN or --bitrise-token-file)")
 		}
 		if err != nil {
-			return nil, "", stalled(webhooksv1alpha1.ReasonCredentialsNotFound, "the operator's default API token is not usable: %s", err.Error())
+			return nil, stalled(webhooksv1alpha1.ReasonCredentialsNotFound, "the operator's default API token is not usable: %s", err.Error())
 		}
-		return r.Bitrise.ForToken(token, sensitive...), token, nil
+		return r.Bitrise.App(token, obj.Spec.AppSlug, r.Observations, sensitive...), nil
 	}
 	key := ref.Key
 	if key == "" {
@@ -598,21 +581,21 @@ func (r *OutgoingWebhookReconciler) apiFor(ctx context.Context, obj *webhooksv1a
 	var secret corev1.Secret
 	if err := r.APIReader.Get(ctx, types.NamespacedName{Namespace: obj.Namespace, Name: ref.Name}, &secret); err != nil {
 		if apierrors.IsNotFound(err) {
-			return nil, "", stalled(webhooksv1alpha1.ReasonCredentialsNotFound, "Secret %s named by spec.credentialsRef was not found", ref.Name)
+			return nil, stalled(webhooksv1alpha1.ReasonCredentialsNotFound, "Secret %s named by spec.credentialsRef was not found", ref.Name)
 		}
-		return nil, "", err
+		return nil, err
 	}
 	token, err := bitrise.NormalizeToken(string(secret.Data[key]))
 	if errors.Is(err, bitrise.ErrEmptyToken) {
-		return nil, "", stalled(webhooksv1alpha1.ReasonCredentialsNotFound, "Secret %s named by spec.credentialsRef has no key %q (or it is empty)", ref.Name, key)
+		return nil, stalled(webhooksv1alpha1.ReasonCredentialsNotFound, "Secret %s named by spec.credentialsRef has no key %q (or it is empty)", ref.Name, key)
 	}
 	if err != nil {
 		// Without this, net/http refuses the header and the resource
 		// would retry for ever as APIUnavailable.
-		return nil, "", stalled(webhooksv1alpha1.ReasonCredentialsNotFound,
+		return nil, stalled(webhooksv1alpha1.ReasonCredentialsNotFound,
 			"key %q of Secret %s named by spec.credentialsRef is not a usable API token: %s", key, ref.Name, err.Error())
 	}
-	return r.Bitrise.ForToken(token, sensitive...), token, nil
+	return r.Bitrise.App(token, obj.Spec.AppSlug, r.Observations, sensitive...), nil
 }
 
 // secretUpToDate reports whether the remote webhook has the desired secret,
@@ -723,65 +706,6 @@ func (r *OutgoingWebhookReconciler) eventForReady(obj *webhooksv1alpha1.Outgoing
 	if c != nil && c.Status == metav1.ConditionFalse && c.Reason != webhooksv1alpha1.ReasonProgressing {
 		r.event(obj, corev1.EventTypeWarning, c.Reason, "%s", c.Message)
 	}
-}
-
-// writer makes the write calls of one app and keeps the shared observations
-// of that app true to them.
-type writer struct {
-	api   bitrise.API
-	obs   *bitrise.Observations
-	token string // keys the shared observations only
-	app   string
-}
-
-// deleteConfirmed deletes a webhook; nil once it is gone. Bitrise answers
-// 404 both for a webhook that is gone and for an app the token cannot see
-// (another workspace's token, revoked access), so a 404 is confirmed by a
-// fresh list of the app: nil when the list works and the slug is absent;
-// the list's error when the app does not answer (404 or 403: the webhook
-// may still deliver); a *stillListedError when the webhook is listed.
-func (w writer) deleteConfirmed(ctx context.Context, slug string) error {
-	err := w.delete(ctx, slug)
-	if !bitrise.IsNotFound(err) {
-		return err
-	}
-	remote, _, err := w.obs.List(ctx, w.api, w.token, w.app, 0)
-	if err != nil {
-		return err
-	}
-	if findBySlug(remote, slug) != nil {
-		return &stillListedError{slug: slug}
-	}
-	return nil
-}
-
-func (w writer) create(ctx context.Context, params bitrise.CreateParams) (*bitrise.Webhook, error) {
-	created, err := w.api.CreateWebhook(ctx, w.app, params)
-	if err != nil {
-		w.obs.Invalidate(w.app) // it may exist although the answer is an error
-		return nil, err
-	}
-	w.obs.Put(w.app, *created)
-	return created, nil
-}
-
-func (w writer) update(ctx context.Context, slug string, params bitrise.UpdateParams) (*bitrise.Webhook, error) {
-	updated, err := w.api.UpdateWebhook(ctx, w.app, slug, params)
-	if err != nil {
-		w.obs.Invalidate(w.app)
-		return nil, err
-	}
-	w.obs.Put(w.app, *updated)
-	return updated, nil
-}
-
-func (w writer) delete(ctx context.Context, slug string) error {
-	if err := w.api.DeleteWebhook(ctx, w.app, slug); err != nil {
-		w.obs.Invalidate(w.app)
-		return err
-	}
-	w.obs.Remove(w.app, slug)
-	return nil
 }
 
 // observationMaxAge is how old a shared observation of the app may be for

@@ -77,7 +77,7 @@ func (r *OutgoingWebhookReconciler) handleRedeliver(ctx context.Context, obj *we
 	if request == "" || request == obj.Status.LastHandledRedeliver {
 		return 0, false
 	}
-	api, _, err := r.apiFor(ctx, obj)
+	api, err := r.apiFor(ctx, obj)
 	if err != nil {
 		return jitter(redeliverRetry), false
 	}
@@ -110,8 +110,8 @@ func (r *OutgoingWebhookReconciler) handleRedeliver(ctx context.Context, obj *we
 
 // redeliverOne sends one delivery again; it returns when to retry (0 when
 // handled) and how many deliveries were sent.
-func (r *OutgoingWebhookReconciler) redeliverOne(ctx context.Context, obj *webhooksv1alpha1.OutgoingWebhook, api bitrise.API, slug string) (time.Duration, int) {
-	err := api.RedeliverItem(ctx, obj.Spec.AppSlug, obj.Status.Slug, slug)
+func (r *OutgoingWebhookReconciler) redeliverOne(ctx context.Context, obj *webhooksv1alpha1.OutgoingWebhook, api *bitrise.App, slug string) (time.Duration, int) {
+	err := api.Redeliver(ctx, obj.Status.Slug, slug)
 	switch {
 	case err == nil:
 		r.event(obj, corev1.EventTypeNormal, eventRedelivered, "Redelivered 1 delivery (%s) of webhook %s", slug, obj.Status.Slug)
@@ -131,7 +131,7 @@ func (r *OutgoingWebhookReconciler) redeliverOne(ctx context.Context, obj *webho
 
 // redeliverFailedSince sends the failed deliveries since value again; it
 // returns when to retry (0 when handled) and how many were sent.
-func (r *OutgoingWebhookReconciler) redeliverFailedSince(ctx context.Context, obj *webhooksv1alpha1.OutgoingWebhook, api bitrise.API, value string) (time.Duration, int) {
+func (r *OutgoingWebhookReconciler) redeliverFailedSince(ctx context.Context, obj *webhooksv1alpha1.OutgoingWebhook, api *bitrise.App, value string) (time.Duration, int) {
 	since, err := time.Parse(time.RFC3339, value)
 	if err != nil {
 		r.event(obj, corev1.EventTypeWarning, eventRedeliveryFailed,
@@ -139,7 +139,7 @@ func (r *OutgoingWebhookReconciler) redeliverFailedSince(ctx context.Context, ob
 			webhooksv1alpha1.RedeliverFailedSinceAnnotation, truncate(value))
 		return 0, 0
 	}
-	failed, err := failedSince(ctx, api, obj.Spec.AppSlug, obj.Status.Slug, since)
+	failed, err := failedSince(ctx, api, obj.Status.Slug, since)
 	if err != nil {
 		if bitrise.IsRetryable(err) {
 			logf.FromContext(ctx).Info("redelivery waits: Bitrise is unavailable", "code", bitrise.StatusCode(err))
@@ -157,7 +157,7 @@ func (r *OutgoingWebhookReconciler) redeliverFailedSince(ctx context.Context, ob
 	failed = failed[:min(len(failed), webhooksv1alpha1.MaxRedeliveries)]
 	sent := 0
 	for _, item := range failed {
-		err := api.RedeliverItem(ctx, obj.Spec.AppSlug, obj.Status.Slug, item.Slug)
+		err := api.Redeliver(ctx, obj.Status.Slug, item.Slug)
 		if bitrise.IsNotFound(err) {
 			continue // gone since it was listed
 		}
@@ -185,11 +185,11 @@ func (r *OutgoingWebhookReconciler) redeliverFailedSince(ctx context.Context, ob
 // failedSince lists the webhook's failed deliveries created at or after
 // since, oldest first. Bitrise lists newest first, so the pages are read
 // until one holds nothing that recent.
-func failedSince(ctx context.Context, api bitrise.API, app, webhook string, since time.Time) ([]bitrise.DeliveryItem, error) {
+func failedSince(ctx context.Context, api *bitrise.App, webhook string, since time.Time) ([]bitrise.DeliveryItem, error) {
 	var failed []bitrise.DeliveryItem
 	next := ""
 	for range maxRedeliverPages {
-		page, err := api.ListDeliveryItems(ctx, app, webhook, bitrise.DeliveryListOptions{Limit: 50, Next: next})
+		page, err := api.ListDeliveries(ctx, webhook, bitrise.DeliveryListOptions{Limit: 50, Next: next})
 		if err != nil {
 			return nil, err
 		}
