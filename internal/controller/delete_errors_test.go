@@ -68,9 +68,16 @@ var _ = Describe("Deletion", func() {
 		Expect(k8s.Delete(ctx, &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "creds"}})).To(Succeed())
 		Expect(k8s.Delete(ctx, obj)).To(Succeed())
 
-		got := waitStalled(obj, webhooksv1alpha1.ReasonCredentialsNotFound)
-		Expect(condition(got, webhooksv1alpha1.ConditionReady).Message).To(And(
-			ContainSubstring("Cannot delete the remote webhook"), ContainSubstring("creds"), ContainSubstring("Orphan")))
+		waitStalled(obj, webhooksv1alpha1.ReasonCredentialsNotFound)
+		// The Secret's deletion may be handled by a normal pass first
+		// ("Secret creds ... not found"): wait for the deletion's message.
+		Eventually(func(g Gomega) {
+			ready := condition(get(obj), webhooksv1alpha1.ConditionReady)
+			g.Expect(ready).NotTo(BeNil())
+			g.Expect(ready.Reason).To(Equal(webhooksv1alpha1.ReasonCredentialsNotFound))
+			g.Expect(ready.Message).To(And(
+				ContainSubstring("Cannot delete the remote webhook"), ContainSubstring("creds"), ContainSubstring("Orphan")))
+		}).Should(Succeed())
 		Expect(remote(credApp)).To(HaveLen(1))
 
 		createSecret(ns, "creds", map[string]string{"token": token})
