@@ -419,10 +419,16 @@ var _ = Describe("Admission of deliveryCheck", func() {
 
 var _ = Describe("Delivery check refused", func() {
 	It("says so in DeliveriesHealthy, without failing the resource", func() {
-		ns, app := newNamespace(), newApp()
+		// A token of its own: the first, periodic, delivery check is low
+		// priority and deferred while the suite's shared token is busy.
+		ns, app, token := newNamespace(), unique("refused-app"), secretValue("refused-token")
+		fake.AddApp(app, token)
+		createSecret(ns, "creds", map[string]string{"token": token})
 		remove := fake.AddFault(bitrisefake.Fault{Method: "GET", PathContains: "/apps/" + app + "/outgoing-webhooks/", Status: 403})
 		defer remove()
-		obj := createWebhook(ns, app, withDeliveryCheck(10*time.Minute, 1))
+		obj := createWebhook(ns, app, withDeliveryCheck(10*time.Minute, 1), func(o *webhooksv1alpha1.OutgoingWebhook) {
+			o.Spec.CredentialsRef = &webhooksv1alpha1.CredentialsReference{Name: "creds"}
+		})
 		got := waitDeliveriesHealthy(obj, metav1.ConditionUnknown, webhooksv1alpha1.ReasonDeliveryCheckFailed)
 		Expect(condition(got, webhooksv1alpha1.ConditionDeliveriesHealthy).Message).To(ContainSubstring("(403 Forbidden)"))
 		Expect(condition(got, webhooksv1alpha1.ConditionReady).Status).To(Equal(metav1.ConditionTrue))

@@ -55,11 +55,14 @@ func (r *OutgoingWebhookReconciler) SetupWithManager(ctx context.Context, mgr ct
 	}
 	return ctrl.NewControllerManagedBy(mgr).
 		Named("outgoingwebhook").
+		// GenerationChangedPredicate also passes the start of a deletion:
+		// the API server bumps metadata.generation when it sets
+		// deletionTimestamp (k8s.io/apiserver's registry BeforeDelete and
+		// markAsDeleting).
 		For(&webhooksv1alpha1.OutgoingWebhook{}, builder.WithPredicates(predicate.Or(
 			predicate.GenerationChangedPredicate{},
 			reconcileRequested{},
 			redeliverRequested{},
-			deletionStarted{},
 			finalizerMissing{},
 		))).
 		Watches(&webhooksv1alpha1.OutgoingWebhook{},
@@ -80,16 +83,6 @@ func (reconcileRequested) Update(e event.UpdateEvent) bool {
 	}
 	key := webhooksv1alpha1.ReconcileRequestedAtAnnotation
 	return e.ObjectOld.GetAnnotations()[key] != e.ObjectNew.GetAnnotations()[key]
-}
-
-// deletionStarted passes the update that sets the deletion timestamp.
-type deletionStarted struct{ predicate.Funcs }
-
-func (deletionStarted) Update(e event.UpdateEvent) bool {
-	if e.ObjectOld == nil || e.ObjectNew == nil {
-		return false
-	}
-	return e.ObjectOld.GetDeletionTimestamp() == nil && e.ObjectNew.GetDeletionTimestamp() != nil
 }
 
 // finalizerMissing passes updates that leave a live object without the
