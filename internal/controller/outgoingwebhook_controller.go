@@ -709,27 +709,38 @@ func (r *OutgoingWebhookReconciler) eventForReady(obj *webhooksv1alpha1.Outgoing
 }
 
 // observationMaxAge is how old a shared observation of the app may be for
-// this pass: half an interval, so that the resources of one app share one
-// list per interval (those that fall due together reuse the list the first
-// one made; a group that drifted apart joins the next list within half an
-// interval and is then scheduled with it); zero (a fresh list) when the user
-// asked for a reconcile or a create's outcome must be resolved.
-// A resource with no remote webhook yet may use an observation as old as
-// the longer of half its interval and a minute (newResourceMaxAge): our own
-// writes are in it, and a burst of new resources then spends the API budget
-// on creates rather than on lists. The cost is that a webhook made by hand
-// in that time is not adopted but duplicated.
+// this pass, so that the resources of one app share one list per interval:
+//   - zero (a fresh list) when the user asked for a reconcile or a create's
+//     outcome must be resolved;
+//   - a whole interval for a drift check of a resource whose spec was
+//     handled already (a periodic pass, a restart, a change of its Secret):
+//     each pass is scheduled one interval after the observation it used
+//     (nextDriftCheck), so a resource that falls due apart from the others
+//     of its app (created later, say) reuses their last list and is then
+//     scheduled with them, instead of listing on its own and forming a
+//     second group that would list every interval for ever. Drift is still
+//     seen within an interval (plus jitter) of the list before it;
+//   - half an interval for a spec not handled yet;
+//   - for a resource with no remote webhook yet, the longer of half its
+//     interval and a minute (newResourceMaxAge): our own writes are in the
+//     observation, and a burst of new resources then spends the API budget
+//     on creates rather than on lists. The cost is that a webhook made by
+//     hand in that time is not adopted but duplicated.
 func observationMaxAge(obj *webhooksv1alpha1.OutgoingWebhook) time.Duration {
 	_, pending := obj.Annotations[webhooksv1alpha1.CreatePendingAnnotation]
 	requested := obj.Annotations[webhooksv1alpha1.ReconcileRequestedAtAnnotation]
 	if pending || requested != obj.Status.LastHandledReconcileAt {
 		return 0
 	}
-	window := obj.GetInterval().Duration / 2
-	if obj.Status.Slug == "" {
-		return max(window, newResourceMaxAge)
+	interval := obj.GetInterval().Duration
+	switch {
+	case obj.Status.Slug == "":
+		return max(interval/2, newResourceMaxAge)
+	case obj.Status.ObservedGeneration == obj.Generation:
+		return interval
+	default:
+		return interval / 2
 	}
-	return window
 }
 
 const newResourceMaxAge = time.Minute
