@@ -47,6 +47,10 @@ const (
 	// ReasonCredentialsNotFound: no usable API token could be read: none,
 	// empty, or one that cannot be sent as a header (a line break inside).
 	ReasonCredentialsNotFound = "CredentialsNotFound"
+	// ReasonCredentialsNotAllowed: the ClusterCredentials used does not
+	// allow the resource's namespace (spec.namespaces,
+	// spec.namespaceSelector) or app (spec.apps). No Bitrise call is made.
+	ReasonCredentialsNotAllowed = "CredentialsNotAllowed"
 	// ReasonAuthenticationFailed: Bitrise answered 401 or 403 to the token.
 	ReasonAuthenticationFailed = "AuthenticationFailed"
 	// ReasonAppNotFound: Bitrise answered 404 for the app.
@@ -72,4 +76,20 @@ const (
 	// to list the deliveries (401, 403, 400, 404), e.g. a token that may
 	// not read them; the health is unknown until a read succeeds.
 	ReasonDeliveryCheckFailed = "DeliveryCheckFailed"
+
+	// Reasons of a ClusterCredentials' Ready condition.
+
+	// ReasonTokenSecretNotFound: the Secret of spec.tokenSecretRef does not exist.
+	ReasonTokenSecretNotFound = "TokenSecretNotFound"
+	// ReasonTokenSecretForbidden: the operator may not read the Secret of
+	// spec.tokenSecretRef (its RBAC does not reach that namespace).
+	ReasonTokenSecretForbidden = "TokenSecretForbidden"
+	// ReasonTokenKeyMissing: the Secret lacks the key of
+	// spec.tokenSecretRef, or its value is empty.
+	ReasonTokenKeyMissing = "TokenKeyMissing"
+	// ReasonTokenInvalid: the value cannot be sent as a header (a line
+	// break or another control character inside).
+	ReasonTokenInvalid = "TokenInvalid"
+	// ReasonInvalidNamespaceSelector: spec.namespaceSelector does not parse.
+	ReasonInvalidNamespaceSelector = "InvalidNamespaceSelector"
 )

@@ -83,22 +83,47 @@ type SecretReference struct {
 	Name string `json:"name"`
 }
 
-// CredentialsReference names a key of a Secret holding a Bitrise API token.
+// CredentialsReference names the Bitrise API token of an OutgoingWebhook:
+// a key of a Secret in its own namespace (kind Secret, the default), or a
+// ClusterCredentials that allows the resource's namespace and app (kind
+// ClusterCredentials, name only).
+// +kubebuilder:validation:XValidation:rule="!(has(self.kind) && self.kind == 'ClusterCredentials' && has(self.key))",message="credentialsRef.key cannot be set with kind ClusterCredentials: the ClusterCredentials names its own key in spec.tokenSecretRef"
 type CredentialsReference struct {
-	// Name of a Secret in the same namespace holding a Bitrise API token
+	// Kind of the object named: `Secret` (a Secret in the same namespace)
+	// or `ClusterCredentials` (a cluster-scoped ClusterCredentials).
+	// +kubebuilder:default=Secret
+	// +optional
+	Kind CredentialsKind `json:"kind,omitempty"`
+
+	// Name of the Secret in the same namespace holding a Bitrise API token
 	// (a Workspace API token or a personal access token with the Admin or
-	// Owner role on the app).
+	// Owner role on the app), or of the ClusterCredentials.
 	// +kubebuilder:validation:MinLength=1
 	// +kubebuilder:validation:MaxLength=253
 	// +required
 	Name string `json:"name"`
 
-	// Key of the Secret holding the token.
-	// +kubebuilder:default=token
+	// Key of the Secret holding the token; `token` when unset. Only with
+	// kind Secret.
 	// +kubebuilder:validation:MinLength=1
 	// +kubebuilder:validation:MaxLength=253
 	// +optional
 	Key string `json:"key,omitempty"`
+}
+
+// IsClusterCredentials reports whether the reference names a
+// ClusterCredentials rather than a Secret.
+func (in *CredentialsReference) IsClusterCredentials() bool {
+	return in != nil && in.Kind == CredentialsKindClusterCredentials
+}
+
+// SecretKey returns the key of a Secret reference, DefaultCredentialsKey
+// when unset.
+func (in *CredentialsReference) SecretKey() string {
+	if in == nil || in.Key == "" {
+		return DefaultCredentialsKey
+	}
+	return in.Key
 }
 
 // OutgoingWebhookSpec is the desired outgoing webhook of a Bitrise app.
@@ -145,9 +170,10 @@ type OutgoingWebhookSpec struct {
 	// +optional
 	SecretRef *SecretReference `json:"secretRef,omitempty"`
 
-	// CredentialsRef names a Secret key in the same namespace holding the
-	// Bitrise API token used for this webhook instead of the operator's
-	// default token.
+	// CredentialsRef names the Bitrise API token of this webhook: a Secret
+	// key in the same namespace, or a ClusterCredentials that allows this
+	// namespace and app. Absent: the ClusterCredentials named by the
+	// manager's --default-credentials flag (`default` unless set).
 	// +optional
 	CredentialsRef *CredentialsReference `json:"credentialsRef,omitempty"`
 
