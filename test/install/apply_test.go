@@ -11,7 +11,10 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 )
 
-const crdName = "outgoingwebhooks.webhooks.bitrise.io"
+const (
+	crdName   = "outgoingwebhooks.webhooks.bitrise.io"
+	ccCRDName = "clustercredentials.webhooks.bitrise.io"
+)
 
 func TestInstallYAMLApplies(t *testing.T) {
 	c := startCluster(t)
