@@ -89,6 +89,7 @@ IMG ?= ghcr.io/bitrise-webhook-operator/operator:latest
 build-installer: manifests $(KUSTOMIZE) ## Write dist/install.yaml and the chart's copies of the CRD and manager role.
 	mkdir -p dist dist/chart/files/crds dist/chart/files/rbac
 	$(KUSTOMIZE) build config/default > dist/install.yaml
+	cat config/default/clustercredentials_example.yaml >> dist/install.yaml
 	rm -f dist/chart/files/crds/*.yaml
 	cp config/crd/bases/*.yaml dist/chart/files/crds/
 	cp config/rbac/role.yaml dist/chart/files/rbac/role.yaml

@@ -81,11 +81,17 @@ const (
 	eventRestamped      = "SecretDigestRestamped"
 )
 
-// +kubebuilder:rbac:groups=webhooks.bitrise.io,resources=outgoingwebhooks,verbs=get;list;watch;update;patch
-// +kubebuilder:rbac:groups=webhooks.bitrise.io,resources=outgoingwebhooks/status,verbs=get;update;patch
-// +kubebuilder:rbac:groups=webhooks.bitrise.io,resources=outgoingwebhooks/finalizers,verbs=update
+// Only the verbs the manager uses: it patches OutgoingWebhooks (finalizer,
+// annotations) and their status, never updates them, and sets no owner
+// reference (so no outgoingwebhooks/finalizers); Secrets are read with get
+// and watched by metadata (a list of one item for the resource version, then
+// a watch).
+// +kubebuilder:rbac:groups=webhooks.bitrise.io,resources=outgoingwebhooks,verbs=get;list;watch;patch
+// +kubebuilder:rbac:groups=webhooks.bitrise.io,resources=outgoingwebhooks/status,verbs=patch
+// +kubebuilder:rbac:groups=webhooks.bitrise.io,resources=clustercredentials,verbs=get;list;watch
+// +kubebuilder:rbac:groups=webhooks.bitrise.io,resources=clustercredentials/status,verbs=get;update;patch
 // +kubebuilder:rbac:groups="",resources=secrets,verbs=get;list;watch
-// +kubebuilder:rbac:groups="",resources=namespaces,verbs=get
+// +kubebuilder:rbac:groups="",resources=namespaces,verbs=get;list;watch
 // +kubebuilder:rbac:groups=events.k8s.io,resources=events,verbs=create;patch
 
 // Reconcile brings one OutgoingWebhook and its remote webhook in sync.

@@ -35,13 +35,14 @@ func TestDefaultLayoutDeployment(t *testing.T) {
 	if manager.Image != "ghcr.io/bitrise-webhook-operator/operator:latest" {
 		t.Errorf("image %q", manager.Image)
 	}
-	for _, arg := range []string{"--leader-elect", "--metrics-bind-address=:8443", "--health-probe-bind-address=:8081",
-		"--bitrise-token-file=/var/run/secrets/bitrise/token"} {
+	for _, arg := range []string{"--leader-elect", "--metrics-bind-address=:8443", "--health-probe-bind-address=:8081"} {
 		if !slices.Contains(manager.Args, arg) {
 			t.Errorf("args %q lack %s", manager.Args, arg)
 		}
 	}
-	checkTokenVolume(t, pod, "bitrise-api-token", "token")
+	// No ambient token: the default one is the ClusterCredentials "default"
+	// (commented example at the end of dist/install.yaml).
+	checkNoTokenMount(t, deploy)
 	checkMemoryLimitEnv(t, manager)
 	if pod.ServiceAccountName != "bitrise-webhook-operator-controller-manager" {
 		t.Errorf("ServiceAccount %q", pod.ServiceAccountName)
@@ -58,26 +59,6 @@ func TestDefaultLayoutDeployment(t *testing.T) {
 	}
 	if len(ofKind(objs, "NetworkPolicy")) != 0 {
 		t.Error("config/default renders a NetworkPolicy; it should be opt-in")
-	}
-}
-
-// checkTokenVolume checks that the default token comes from an optional
-// Secret mounted where --bitrise-token-file points.
-func checkTokenVolume(t *testing.T, pod corev1.PodSpec, secretName, key string) {
-	t.Helper()
-	i := slices.IndexFunc(pod.Volumes, func(v corev1.Volume) bool { return v.Name == "bitrise-token" })
-	if i < 0 {
-		t.Fatalf("no bitrise-token volume in %+v", pod.Volumes)
-	}
-	secret := pod.Volumes[i].Secret
-	if secret == nil || secret.SecretName != secretName || secret.Optional == nil || !*secret.Optional ||
-		len(secret.Items) != 1 || secret.Items[0].Key != key || secret.Items[0].Path != "token" {
-		t.Errorf("bitrise-token volume %+v, want optional Secret %s key %s at path token", pod.Volumes[i], secretName, key)
-	}
-	mounts := pod.Containers[0].VolumeMounts
-	if j := slices.IndexFunc(mounts, func(m corev1.VolumeMount) bool { return m.Name == "bitrise-token" }); j < 0 ||
-		mounts[j].MountPath != "/var/run/secrets/bitrise" || !mounts[j].ReadOnly {
-		t.Errorf("bitrise-token mount %+v", mounts)
 	}
 }
 

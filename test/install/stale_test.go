@@ -12,12 +12,17 @@ import (
 // build-installer` rewrites them.
 
 func TestInstallYAMLIsCurrent(t *testing.T) {
-	want := kustomizeBuild(t, filepath.Join(root, "config", "default"))
+	// The build, then the commented example of the token Secret and
+	// ClusterCredentials (comments that kustomize would drop).
+	want := append(kustomizeBuild(t, filepath.Join(root, "config", "default")), readFile(t, installExample...)...)
 	if got := readFile(t, "dist", "install.yaml"); !bytes.Equal(got, want) {
-		t.Errorf("dist/install.yaml differs from `kustomize build config/default` (%s): run `make build-installer`",
-			firstDifference(got, want))
+		t.Errorf("dist/install.yaml differs from `kustomize build config/default` and %s (%s): run `make build-installer`",
+			filepath.Join(installExample...), firstDifference(got, want))
 	}
 }
+
+// installExample is the commented example ending dist/install.yaml.
+var installExample = []string{"config", "default", "clustercredentials_example.yaml"}
 
 func TestChartCopiesAreCurrent(t *testing.T) {
 	sources, err := filepath.Glob(filepath.Join(root, "config", "crd", "bases", "*.yaml"))
