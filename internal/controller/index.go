@@ -2,6 +2,7 @@ package controller
 
 import (
 	"context"
+	"slices"
 
 	"k8s.io/apimachinery/pkg/types"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -19,6 +20,9 @@ const (
 	// indexAppSlug maps a resource to its app, to find the other resources
 	// of the same app (URL claims and the slugs they own).
 	indexAppSlug = ".spec.appSlug"
+	// indexClusterCredentials maps a resource to the ClusterCredentials it
+	// uses: named by spec.credentialsRef, or the default one without it.
+	indexClusterCredentials = ".spec.clusterCredentials"
 )
 
 func secretNames(obj client.Object) []string {
@@ -34,6 +38,17 @@ func secretNames(obj client.Object) []string {
 		names = append(names, owh.Spec.CredentialsRef.Name)
 	}
 	return names
+}
+
+func clusterCredentialsNames(obj client.Object, defaultName string) []string {
+	owh, ok := obj.(*webhooksv1alpha1.OutgoingWebhook)
+	if !ok {
+		return nil
+	}
+	if name := clusterCredentialsName(owh, defaultName); name != "" {
+		return []string{name}
+	}
+	return nil
 }
 
 func appSlug(obj client.Object) []string {
@@ -52,6 +67,31 @@ func (r *OutgoingWebhookReconciler) requestsForSecret(ctx context.Context, secre
 		return nil
 	}
 	return requestsFor(list.Items, "")
+}
+
+// requestsForCredentials maps a change of a ClusterCredentials to the
+// resources using it, in every watched namespace.
+func (r *OutgoingWebhookReconciler) requestsForCredentials(ctx context.Context, cc client.Object) []reconcile.Request {
+	var list webhooksv1alpha1.OutgoingWebhookList
+	if err := r.List(ctx, &list, client.MatchingFields{indexClusterCredentials: cc.GetName()}); err != nil {
+		return nil
+	}
+	return requestsFor(list.Items, "")
+}
+
+// requestsForNamespace maps a change of a namespace's labels to its
+// resources that use a ClusterCredentials, whose namespaceSelector may now
+// select the namespace or no longer.
+func (r *OutgoingWebhookReconciler) requestsForNamespace(ctx context.Context, ns client.Object) []reconcile.Request {
+	var list webhooksv1alpha1.OutgoingWebhookList
+	if err := r.List(ctx, &list, client.InNamespace(ns.GetName())); err != nil {
+		return nil
+	}
+	defaultName := r.defaultCredentials()
+	users := slices.DeleteFunc(list.Items, func(o webhooksv1alpha1.OutgoingWebhook) bool {
+		return clusterCredentialsName(&o, defaultName) == ""
+	})
+	return requestsFor(users, "")
 }
 
 // requestsForAppPeers maps the deletion of a resource to the other resources

@@ -11,6 +11,8 @@ import (
 
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	ctrl "sigs.k8s.io/controller-runtime"
@@ -25,8 +27,15 @@ import (
 	"github.com/bitrise-webhook-operator/operator/test/localenv"
 )
 
-// The operator's default token in the suite; a secret like any other.
+// The token of the suite's ClusterCredentials "default", which allows every
+// namespace and app; a secret like any other.
 const suiteToken = "suite-default-token-0f9e8d"
+
+// Where the suite's token Secret lives, as the operator's own namespace would.
+const (
+	suiteTokenNamespace = "suite-operator-system"
+	suiteTokenSecret    = "bitrise-api-token"
+)
 
 var (
 	env      *localenv.Env
@@ -37,7 +46,6 @@ var (
 	logs     = &localenv.SyncBuffer{} // the manager's logs
 	scheme   = runtime.NewScheme()
 	secrets  = &secretRegistry{}
-	tokenNow = func() (string, error) { return suiteToken, nil }
 	digests  *secretdigest.Digester // the manager's digest key
 )
 
@@ -63,6 +71,16 @@ var _ = BeforeSuite(func() {
 
 	k8s, err = client.New(env.Config, client.Options{Scheme: scheme})
 	Expect(err).NotTo(HaveOccurred())
+	Expect(k8s.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: suiteTokenNamespace}})).To(Succeed())
+	createSecret(suiteTokenNamespace, suiteTokenSecret, map[string]string{"token": suiteToken})
+	Expect(k8s.Create(ctx, &webhooksv1alpha1.ClusterCredentials{
+		ObjectMeta: metav1.ObjectMeta{Name: webhooksv1alpha1.DefaultClusterCredentialsName},
+		Spec: webhooksv1alpha1.ClusterCredentialsSpec{
+			TokenSecretRef:    webhooksv1alpha1.TokenSecretReference{Namespace: suiteTokenNamespace, Name: suiteTokenSecret},
+			NamespaceSelector: &metav1.LabelSelector{},
+			Apps:              []string{webhooksv1alpha1.AnyApp},
+		},
+	})).To(Succeed())
 
 	mgr, err := ctrl.NewManager(env.Config, ctrl.Options{
 		Scheme:                 scheme,
@@ -76,13 +94,16 @@ var _ = BeforeSuite(func() {
 	Expect(err).NotTo(HaveOccurred())
 	digests, err = secretdigest.NewDigester(key)
 	Expect(err).NotTo(HaveOccurred())
+	tokens := NewClusterTokens()
+	cc := &ClusterCredentialsReconciler{Client: mgr.GetClient(), APIReader: mgr.GetAPIReader(), Tokens: tokens}
+	Expect(cc.SetupWithManager(ctx, mgr)).To(Succeed())
 	r := &OutgoingWebhookReconciler{
-		Digests:      digests,
-		Client:       mgr.GetClient(),
-		APIReader:    mgr.GetAPIReader(),
-		Bitrise:      api,
-		DefaultToken: func() (string, error) { return tokenNow() },
-		Recorder:     mgr.GetEventRecorder("outgoingwebhook-controller"),
+		Digests:     digests,
+		Client:      mgr.GetClient(),
+		APIReader:   mgr.GetAPIReader(),
+		Bitrise:     api,
+		Credentials: tokens,
+		Recorder:    mgr.GetEventRecorder("outgoingwebhook-controller"),
 	}
 	Expect(r.SetupWithManager(ctx, mgr, Options{MaxConcurrentReconciles: 4})).To(Succeed())
 	go func() {
