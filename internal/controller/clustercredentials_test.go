@@ -358,6 +358,23 @@ var _ = Describe("ClusterCredentials", func() {
 			Expect(remoteSlugs(app)).To(Equal([]string{slug}))
 		})
 
+		It("orphans, when the namespace is being deleted, a webhook whose namespace is no longer allowed", func() {
+			ns := newNamespace()
+			cc, token := newCredentials(allowNamespaces(ns))
+			fake.AddApp(app, token)
+			obj := createWebhook(ns, app, usingCredentials(cc.Name))
+			slug := waitReady(obj).Status.Slug
+
+			patchCredentials(cc.Name, func(cc *webhooksv1alpha1.ClusterCredentials) { cc.Spec.Namespaces = []string{"another-namespace"} })
+			waitStalled(obj, webhooksv1alpha1.ReasonCredentialsNotAllowed)
+			Expect(k8s.Delete(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}})).To(Succeed())
+			Expect(k8s.Delete(ctx, obj)).To(Succeed())
+			waitGone(obj)
+			Expect(remoteSlugs(app)).To(Equal([]string{slug}))
+			Expect(appRequests(app)["DELETE"]).To(BeZero())
+			Expect(logs.String()).To(ContainSubstring("Left remote webhook " + slug + " on Bitrise"))
+		})
+
 		It("uses a rotated token as soon as the token Secret changes", func() {
 			ns := newNamespace()
 			cc, oldToken := newCredentials(allowNamespaces(ns))
