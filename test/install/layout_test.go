@@ -35,13 +35,17 @@ func TestDefaultLayoutDeployment(t *testing.T) {
 	if manager.Image != "ghcr.io/bitrise-webhook-operator/operator:latest" {
 		t.Errorf("image %q", manager.Image)
 	}
-	for _, arg := range []string{"--leader-elect", "--metrics-bind-address=:8443", "--health-probe-bind-address=:8081",
-		"--bitrise-token-file=/var/run/secrets/bitrise/token"} {
+	for _, arg := range []string{"--leader-elect", "--metrics-bind-address=:8443", "--health-probe-bind-address=:8081"} {
 		if !slices.Contains(manager.Args, arg) {
 			t.Errorf("args %q lack %s", manager.Args, arg)
 		}
 	}
-	checkTokenVolume(t, pod, "bitrise-api-token", "token")
+	// No ambient token: every shared token is a ClusterCredentials.
+	if len(pod.Volumes) != 0 || len(manager.VolumeMounts) != 0 || slices.ContainsFunc(manager.Args, func(a string) bool {
+		return strings.HasPrefix(a, "--bitrise-token-file")
+	}) {
+		t.Errorf("the manager still mounts or names a token file: volumes %+v, args %q", pod.Volumes, manager.Args)
+	}
 	checkMemoryLimitEnv(t, manager)
 	if pod.ServiceAccountName != "bitrise-webhook-operator-controller-manager" {
 		t.Errorf("ServiceAccount %q", pod.ServiceAccountName)
