@@ -222,6 +222,26 @@ var _ = Describe("ClusterCredentials", func() {
 		})
 	})
 
+	It("reads the token Secret once for all the resources using it, not once per reconcile", func() {
+		ns := newNamespace()
+		cc, token := newCredentials(allowNamespaces(ns))
+		fake.AddApp(app, token)
+		waitCredentials(cc.Name, metav1.ConditionTrue, webhooksv1alpha1.ReasonSucceeded)
+		before := secretReads.reads(suiteTokenNamespace, cc.Spec.TokenSecretRef.Name)
+		const n = 20
+		objs := make([]*webhooksv1alpha1.OutgoingWebhook, n)
+		for i := range objs {
+			objs[i] = createWebhook(ns, app, usingCredentials(cc.Name))
+		}
+		for _, obj := range objs {
+			waitReady(obj)
+		}
+		requestReconcile(objs[0])
+		reads := secretReads.reads(suiteTokenNamespace, cc.Spec.TokenSecretRef.Name) - before
+		GinkgoWriter.Printf("token Secret reads for %d resources (%d reconciles or more): %d\n", n, n+1, reads)
+		Expect(reads).To(BeZero())
+	})
+
 	It("rejects credentialsRef.key with kind ClusterCredentials at admission", func() {
 		ns := newNamespace()
 		obj := newWebhook(ns, app, usingCredentials("default"))

@@ -47,6 +47,8 @@ var (
 	scheme   = runtime.NewScheme()
 	secrets  = &secretRegistry{}
 	digests  *secretdigest.Digester // the manager's digest key
+	// secretReads counts the manager's reads of Secrets from the API server.
+	secretReads = &countingReader{counts: map[client.ObjectKey]int{}}
 )
 
 func TestController(t *testing.T) {
@@ -94,13 +96,14 @@ var _ = BeforeSuite(func() {
 	Expect(err).NotTo(HaveOccurred())
 	digests, err = secretdigest.NewDigester(key)
 	Expect(err).NotTo(HaveOccurred())
+	secretReads.Reader = mgr.GetAPIReader()
 	tokens := NewClusterTokens()
-	cc := &ClusterCredentialsReconciler{Client: mgr.GetClient(), APIReader: mgr.GetAPIReader(), Tokens: tokens}
+	cc := &ClusterCredentialsReconciler{Client: mgr.GetClient(), APIReader: secretReads, Tokens: tokens}
 	Expect(cc.SetupWithManager(ctx, mgr)).To(Succeed())
 	r := &OutgoingWebhookReconciler{
 		Digests:     digests,
 		Client:      mgr.GetClient(),
-		APIReader:   mgr.GetAPIReader(),
+		APIReader:   secretReads,
 		Bitrise:     api,
 		Credentials: tokens,
 		Recorder:    mgr.GetEventRecorder("outgoingwebhook-controller"),
@@ -143,6 +146,29 @@ func (r *secretRegistry) all() []string {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	return append([]string(nil), r.values...)
+}
+
+// countingReader counts the Secrets read through it, by namespace and name.
+type countingReader struct {
+	client.Reader
+	mu     sync.Mutex
+	counts map[client.ObjectKey]int
+}
+
+func (c *countingReader) Get(ctx context.Context, key client.ObjectKey, obj client.Object, opts ...client.GetOption) error {
+	if _, ok := obj.(*corev1.Secret); ok {
+		c.mu.Lock()
+		c.counts[key]++
+		c.mu.Unlock()
+	}
+	return c.Reader.Get(ctx, key, obj, opts...)
+}
+
+// reads returns how often the Secret was read.
+func (c *countingReader) reads(namespace, name string) int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.counts[client.ObjectKey{Namespace: namespace, Name: name}]
 }
 
 var uniq = struct {
