@@ -14,8 +14,8 @@ import (
 // Field indexes on OutgoingWebhooks in the manager's cache.
 const (
 	// indexSecretNames maps a resource to the names of the Secrets it
-	// references (secretRef and credentialsRef), to find the resources a
-	// Secret event concerns.
+	// references (secretRef, and credentialsRef of kind Secret), to find
+	// the resources a Secret event concerns.
 	indexSecretNames = ".spec.secretNames"
 	// indexAppSlug maps a resource to its app, to find the other resources
 	// of the same app (URL claims and the slugs they own).
@@ -34,8 +34,9 @@ func secretNames(obj client.Object) []string {
 	if owh.Spec.SecretRef != nil {
 		names = append(names, owh.Spec.SecretRef.Name)
 	}
-	if owh.Spec.CredentialsRef != nil && (owh.Spec.SecretRef == nil || owh.Spec.CredentialsRef.Name != owh.Spec.SecretRef.Name) {
-		names = append(names, owh.Spec.CredentialsRef.Name)
+	ref := owh.Spec.CredentialsRef
+	if ref != nil && !ref.IsClusterCredentials() && (owh.Spec.SecretRef == nil || ref.Name != owh.Spec.SecretRef.Name) {
+		names = append(names, ref.Name)
 	}
 	return names
 }

@@ -38,15 +38,15 @@ const (
 )
 
 var (
-	env      *localenv.Env
-	k8s      client.Client // direct, uncached: assertions never go through the manager's cache
-	fake     *bitrisefake.Server
-	ctx      context.Context
-	cancel   context.CancelFunc
-	logs     = &localenv.SyncBuffer{} // the manager's logs
-	scheme   = runtime.NewScheme()
-	secrets  = &secretRegistry{}
-	digests  *secretdigest.Digester // the manager's digest key
+	env     *localenv.Env
+	k8s     client.Client // direct, uncached: assertions never go through the manager's cache
+	fake    *bitrisefake.Server
+	ctx     context.Context
+	cancel  context.CancelFunc
+	logs    = &localenv.SyncBuffer{} // the manager's logs
+	scheme  = runtime.NewScheme()
+	secrets = &secretRegistry{}
+	digests *secretdigest.Digester // the manager's digest key
 	// secretReads counts the manager's reads of Secrets from the API server.
 	secretReads = &countingReader{counts: map[client.ObjectKey]int{}}
 )
