@@ -122,14 +122,20 @@ func (r *OutgoingWebhookReconciler) clusterToken(ctx context.Context, obj *webho
 }
 
 // namespaceLabels reads the labels of a namespace from the manager's
-// metadata-only cache of Namespaces. A namespace that is gone has none.
+// metadata-only cache of Namespaces, or from the API server when the cache
+// does not hold it yet (a namespace created with its resources). A
+// namespace that is gone has none.
 func (r *OutgoingWebhookReconciler) namespaceLabels(ctx context.Context, name string) (labels.Set, error) {
 	ns := &metav1.PartialObjectMetadata{}
 	ns.SetGroupVersionKind(corev1.SchemeGroupVersion.WithKind("Namespace"))
-	if err := r.Get(ctx, client.ObjectKey{Name: name}, ns); err != nil {
-		if apierrors.IsNotFound(err) {
-			return labels.Set{}, nil
-		}
+	err := r.Get(ctx, client.ObjectKey{Name: name}, ns)
+	if apierrors.IsNotFound(err) {
+		err = r.APIReader.Get(ctx, client.ObjectKey{Name: name}, ns)
+	}
+	switch {
+	case apierrors.IsNotFound(err):
+		return labels.Set{}, nil
+	case err != nil:
 		return nil, fmt.Errorf("reading the labels of namespace %s: %w", name, err)
 	}
 	return labels.Set(ns.GetLabels()), nil
