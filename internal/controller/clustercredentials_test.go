@@ -301,6 +301,26 @@ var _ = Describe("ClusterCredentials", func() {
 			waitReady(obj)
 		})
 
+		It("is TokenSecretForbidden, saying whom to grant what, while the operator may not read the Secret", func() {
+			ns := newNamespace()
+			cc, token := newCredentials(allowNamespaces(ns))
+			fake.AddApp(app, token)
+			waitCredentials(cc.Name, metav1.ConditionTrue, webhooksv1alpha1.ReasonSucceeded)
+			secretName := cc.Spec.TokenSecretRef.Name
+			secretReads.forbid(suiteTokenNamespace, secretName, true)
+			DeferCleanup(secretReads.forbid, suiteTokenNamespace, secretName, false)
+
+			By("re-reading it when the Secret changes")
+			updateSecret(suiteTokenNamespace, secretName, map[string]string{"token": token, "touched": "yes"})
+			c := waitCredentials(cc.Name, metav1.ConditionFalse, webhooksv1alpha1.ReasonTokenSecretForbidden)
+			Expect(c.Message).To(And(ContainSubstring(suiteTokenNamespace+"/"+secretName),
+				ContainSubstring("grant the operator's ServiceAccount read access"), ContainSubstring("namespace "+suiteTokenNamespace)))
+			obj := createWebhook(ns, app, usingCredentials(cc.Name))
+			got := waitStalled(obj, webhooksv1alpha1.ReasonCredentialsNotFound)
+			Expect(stalledMessage(got)).NotTo(ContainSubstring(secretName))
+			Expect(appRequests(app)).To(BeEmpty())
+		})
+
 		It("is TokenInvalid for a token with a line break inside, without quoting it", func() {
 			bad := secrets.add("first-half-of-token\nsecond-half")
 			cc := credentialsObject(newTokenSecret(map[string]string{"token": bad}))

@@ -2,6 +2,7 @@ package controller
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"strings"
@@ -12,6 +13,7 @@ import (
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
 	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
@@ -148,20 +150,37 @@ func (r *secretRegistry) all() []string {
 	return append([]string(nil), r.values...)
 }
 
-// countingReader counts the Secrets read through it, by namespace and name.
+// countingReader counts the Secrets read through it, by namespace and name,
+// and answers 403 Forbidden for those forbid names, as the API server does
+// when the operator's RBAC does not reach them.
 type countingReader struct {
 	client.Reader
-	mu     sync.Mutex
-	counts map[client.ObjectKey]int
+	mu        sync.Mutex
+	counts    map[client.ObjectKey]int
+	forbidden map[client.ObjectKey]bool
 }
 
 func (c *countingReader) Get(ctx context.Context, key client.ObjectKey, obj client.Object, opts ...client.GetOption) error {
 	if _, ok := obj.(*corev1.Secret); ok {
 		c.mu.Lock()
 		c.counts[key]++
+		forbidden := c.forbidden[key]
 		c.mu.Unlock()
+		if forbidden {
+			return apierrors.NewForbidden(corev1.Resource("secrets"), key.Name, errors.New("RBAC: access denied"))
+		}
 	}
 	return c.Reader.Get(ctx, key, obj, opts...)
+}
+
+// forbid makes reads of the Secret fail with 403 Forbidden, or succeed again.
+func (c *countingReader) forbid(namespace, name string, forbidden bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.forbidden == nil {
+		c.forbidden = map[client.ObjectKey]bool{}
+	}
+	c.forbidden[client.ObjectKey{Namespace: namespace, Name: name}] = forbidden
 }
 
 // reads returns how often the Secret was read.
