@@ -40,7 +40,7 @@ func main() {
 	var (
 		metricsAddr, probeAddr, leaderElectionID string
 		leaderElectionNamespace                  string
-		apiURL, tokenFile                        string
+		apiURL, defaultCredentials               string
 		enableLeaderElection, secureMetrics      bool
 		maxConcurrent, apiBurst                  int
 		apiQPS                                   float64
@@ -62,8 +62,8 @@ func main() {
 		"Serve metrics over HTTPS, behind Kubernetes authentication and authorization.")
 	flag.StringVar(&apiURL, "bitrise-api-url", envOr("BITRISE_API_URL", defaultAPIURL),
 		"Base URL of the Bitrise API; request paths are appended to it. Env: BITRISE_API_URL.")
-	flag.StringVar(&tokenFile, "bitrise-token-file", "",
-		"File holding the default Bitrise API token, read on every use so that a rotated token is picked up. Overrides env BITRISE_TOKEN.")
+	flag.StringVar(&defaultCredentials, "default-credentials", webhooksv1alpha1.DefaultClusterCredentialsName,
+		"Name of the ClusterCredentials used by OutgoingWebhooks without spec.credentialsRef; it must allow their namespace and app.")
 	flag.IntVar(&maxConcurrent, "max-concurrent-reconciles", 4, "How many OutgoingWebhooks are reconciled at once.")
 	flag.Float64Var(&apiQPS, "api-qps", bitrise.DefaultQPS,
 		"Client-side rate limit of Bitrise API requests per second, per API token (shared by every resource using the token). 0 disables it.")
@@ -89,7 +89,7 @@ func main() {
 	if err := run(runConfig{
 		metricsAddr: metricsAddr, probeAddr: probeAddr, secureMetrics: secureMetrics,
 		leaderElection: enableLeaderElection, leaderElectionID: leaderElectionID, leaderElectionNamespace: leaderElectionNamespace,
-		apiURL: apiURL, tokenFile: tokenFile, maxConcurrent: maxConcurrent,
+		apiURL: apiURL, defaultCredentials: defaultCredentials, maxConcurrent: maxConcurrent,
 		apiQPS: apiQPS, apiBurst: apiBurst, watchNamespaces: watchNamespaces, watchSelector: watchSelector,
 		pprofAddr: pprofAddr, digestKey: digestKey,
 	}); err != nil {
@@ -99,15 +99,15 @@ func main() {
 }
 
 type runConfig struct {
-	metricsAddr, probeAddr, leaderElectionID, apiURL, tokenFile string
-	leaderElectionNamespace                                     string
-	secureMetrics, leaderElection                               bool
-	maxConcurrent, apiBurst                                     int
-	apiQPS                                                      float64
-	watchNamespaces                                             []string
-	watchSelector                                               string
-	pprofAddr                                                   string
-	digestKey                                                   digestKeyConfig
+	metricsAddr, probeAddr, leaderElectionID, apiURL string
+	leaderElectionNamespace, defaultCredentials      string
+	secureMetrics, leaderElection                    bool
+	maxConcurrent, apiBurst                          int
+	apiQPS                                           float64
+	watchNamespaces                                  []string
+	watchSelector                                    string
+	pprofAddr                                        string
+	digestKey                                        digestKeyConfig
 }
 
 func run(cfg runConfig) error {
@@ -154,13 +154,23 @@ func run(cfg runConfig) error {
 	if err != nil {
 		return err
 	}
+	tokens := controller.NewClusterTokens()
+	credentials := &controller.ClusterCredentialsReconciler{
+		Client:    mgr.GetClient(),
+		APIReader: mgr.GetAPIReader(),
+		Tokens:    tokens,
+	}
+	if err := credentials.SetupWithManager(ctx, mgr); err != nil {
+		return fmt.Errorf("setting up the ClusterCredentials controller: %w", err)
+	}
 	reconciler := &controller.OutgoingWebhookReconciler{
-		Digests:      digests,
-		Client:       mgr.GetClient(),
-		APIReader:    mgr.GetAPIReader(),
-		Bitrise:      api,
-		DefaultToken: defaultToken(cfg.tokenFile),
-		Recorder:     mgr.GetEventRecorder("outgoingwebhook-controller"),
+		Digests:            digests,
+		Client:             mgr.GetClient(),
+		APIReader:          mgr.GetAPIReader(),
+		Bitrise:            api,
+		DefaultCredentials: cfg.defaultCredentials,
+		Credentials:        tokens,
+		Recorder:           mgr.GetEventRecorder("outgoingwebhook-controller"),
 	}
 	if err := reconciler.SetupWithManager(ctx, mgr, controller.Options{
 		MaxConcurrentReconciles: cfg.maxConcurrent, Namespaces: cfg.watchNamespaces,
@@ -174,25 +184,8 @@ func run(cfg runConfig) error {
 	if err := mgr.AddReadyzCheck("readyz", healthz.Ping); err != nil {
 		return err
 	}
-	ctrl.Log.WithName("setup").Info("starting manager", "bitriseAPI", cfg.apiURL)
+	ctrl.Log.WithName("setup").Info("starting manager", "bitriseAPI", cfg.apiURL, "defaultCredentials", cfg.defaultCredentials)
 	return mgr.Start(ctx)
-}
-
-// defaultToken reads the token file on every call when one is given, so a
-// rotated Secret mounted as a file is picked up; else env BITRISE_TOKEN.
-// The reconciler trims and checks what it returns (bitrise.NormalizeToken).
-func defaultToken(file string) controller.TokenSource {
-	if file == "" {
-		token := os.Getenv("BITRISE_TOKEN")
-		return func() (string, error) { return token, nil }
-	}
-	return func() (string, error) {
-		data, err := os.ReadFile(file) //nolint:gosec // G304: the file the operator's own flag names
-		if err != nil {
-			return "", fmt.Errorf("reading --bitrise-token-file: %w", err)
-		}
-		return string(data), nil
-	}
 }
 
 func envOr(key, fallback string) string {

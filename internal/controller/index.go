@@ -2,6 +2,7 @@ package controller
 
 import (
 	"context"
+	"slices"
 
 	"k8s.io/apimachinery/pkg/types"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -13,12 +14,15 @@ import (
 // Field indexes on OutgoingWebhooks in the manager's cache.
 const (
 	// indexSecretNames maps a resource to the names of the Secrets it
-	// references (secretRef and credentialsRef), to find the resources a
-	// Secret event concerns.
+	// references (secretRef, and credentialsRef of kind Secret), to find
+	// the resources a Secret event concerns.
 	indexSecretNames = ".spec.secretNames"
 	// indexAppSlug maps a resource to its app, to find the other resources
 	// of the same app (URL claims and the slugs they own).
 	indexAppSlug = ".spec.appSlug"
+	// indexClusterCredentials maps a resource to the ClusterCredentials it
+	// uses: named by spec.credentialsRef, or the default one without it.
+	indexClusterCredentials = ".spec.clusterCredentials"
 )
 
 func secretNames(obj client.Object) []string {
@@ -30,10 +34,22 @@ func secretNames(obj client.Object) []string {
 	if owh.Spec.SecretRef != nil {
 		names = append(names, owh.Spec.SecretRef.Name)
 	}
-	if owh.Spec.CredentialsRef != nil && (owh.Spec.SecretRef == nil || owh.Spec.CredentialsRef.Name != owh.Spec.SecretRef.Name) {
-		names = append(names, owh.Spec.CredentialsRef.Name)
+	ref := owh.Spec.CredentialsRef
+	if ref != nil && !ref.IsClusterCredentials() && (owh.Spec.SecretRef == nil || ref.Name != owh.Spec.SecretRef.Name) {
+		names = append(names, ref.Name)
 	}
 	return names
+}
+
+func clusterCredentialsNames(obj client.Object, defaultName string) []string {
+	owh, ok := obj.(*webhooksv1alpha1.OutgoingWebhook)
+	if !ok {
+		return nil
+	}
+	if name := clusterCredentialsName(owh, defaultName); name != "" {
+		return []string{name}
+	}
+	return nil
 }
 
 func appSlug(obj client.Object) []string {
@@ -52,6 +68,31 @@ func (r *OutgoingWebhookReconciler) requestsForSecret(ctx context.Context, secre
 		return nil
 	}
 	return requestsFor(list.Items, "")
+}
+
+// requestsForCredentials maps a change of a ClusterCredentials to the
+// resources using it, in every watched namespace.
+func (r *OutgoingWebhookReconciler) requestsForCredentials(ctx context.Context, cc client.Object) []reconcile.Request {
+	var list webhooksv1alpha1.OutgoingWebhookList
+	if err := r.List(ctx, &list, client.MatchingFields{indexClusterCredentials: cc.GetName()}); err != nil {
+		return nil
+	}
+	return requestsFor(list.Items, "")
+}
+
+// requestsForNamespace maps a change of a namespace's labels to its
+// resources that use a ClusterCredentials, whose namespaceSelector may now
+// select the namespace or no longer.
+func (r *OutgoingWebhookReconciler) requestsForNamespace(ctx context.Context, ns client.Object) []reconcile.Request {
+	var list webhooksv1alpha1.OutgoingWebhookList
+	if err := r.List(ctx, &list, client.InNamespace(ns.GetName())); err != nil {
+		return nil
+	}
+	defaultName := r.defaultCredentials()
+	users := slices.DeleteFunc(list.Items, func(o webhooksv1alpha1.OutgoingWebhook) bool {
+		return clusterCredentialsName(&o, defaultName) == ""
+	})
+	return requestsFor(users, "")
 }
 
 // requestsForAppPeers maps the deletion of a resource to the other resources

@@ -29,10 +29,6 @@ import (
 	"github.com/bitrise-webhook-operator/operator/internal/secretdigest"
 )
 
-// TokenSource returns the operator's default Bitrise API token, or "" when
-// none is configured.
-type TokenSource func() (string, error)
-
 // APIFactory gives a Bitrise app as seen with one token (*bitrise.Client).
 type APIFactory interface {
 	// App binds appSlug to token, sharing obs between the Apps of the
@@ -46,9 +42,15 @@ type OutgoingWebhookReconciler struct {
 	client.Client
 	// APIReader reads Secrets straight from the API server: they are watched
 	// by metadata only and never cached.
-	APIReader    client.Reader
-	Bitrise      APIFactory
-	DefaultToken TokenSource
+	APIReader client.Reader
+	Bitrise   APIFactory
+	// DefaultCredentials names the ClusterCredentials of resources without
+	// spec.credentialsRef (--default-credentials);
+	// webhooksv1alpha1.DefaultClusterCredentialsName when empty.
+	DefaultCredentials string
+	// Credentials holds the tokens of the ClusterCredentials, kept fresh by
+	// the ClusterCredentialsReconciler sharing it; required.
+	Credentials *ClusterTokens
 	// Observations shares recent lists of an app's webhooks between
 	// reconciles; NewObservations when nil.
 	Observations *bitrise.Observations
@@ -220,6 +222,12 @@ func (r *OutgoingWebhookReconciler) reconcileNormal(ctx context.Context, obj *we
 	if err != nil {
 		return time.Time{}, err
 	}
+	// The credentials come first: a resource whose credentials do not
+	// allow the app learns nothing of the app's other resources.
+	app, err := r.apiFor(ctx, obj, desired.sensitive()...)
+	if err != nil {
+		return time.Time{}, err
+	}
 	peers, err := r.appPeers(ctx, obj)
 	if err != nil {
 		return time.Time{}, err
@@ -228,10 +236,6 @@ func (r *OutgoingWebhookReconciler) reconcileNormal(ctx context.Context, obj *we
 		return time.Time{}, stalled(webhooksv1alpha1.ReasonAlreadyManaged,
 			"app %s already has a webhook for this URL managed by OutgoingWebhook %s/%s",
 			obj.Spec.AppSlug, winner.Namespace, winner.Name)
-	}
-	app, err := r.apiFor(ctx, obj, desired.sensitive()...)
-	if err != nil {
-		return time.Time{}, err
 	}
 	remote, observedAt, err := app.List(ctx, observationMaxAge(obj))
 	if err != nil {
@@ -475,6 +479,8 @@ func (r *OutgoingWebhookReconciler) reconcileDelete(ctx context.Context, obj *we
 		switch stall.reason {
 		case webhooksv1alpha1.ReasonCredentialsNotFound:
 			why = "the credentials are gone (" + stall.message + ")"
+		case webhooksv1alpha1.ReasonCredentialsNotAllowed:
+			why = "the credentials no longer allow it (" + stall.message + ")"
 		case webhooksv1alpha1.ReasonAuthenticationFailed, webhooksv1alpha1.ReasonAppNotFound:
 			why = "the API token cannot reach the app (" + stall.message + ")"
 		}
@@ -560,46 +566,13 @@ func (r *OutgoingWebhookReconciler) desiredFor(ctx context.Context, obj *webhook
 	return buildDesired(obj.Spec, secret)
 }
 
-// apiFor returns the resource's Bitrise app as seen with the token of
-// credentialsRef, or the operator's default token, sharing r.Observations.
-// The token goes straight into the App: nothing else here keeps it.
+// apiFor returns the resource's Bitrise app as seen with its token
+// (tokenFor), sharing r.Observations. The token goes straight into the App:
+// nothing else here keeps it.
 func (r *OutgoingWebhookReconciler) apiFor(ctx context.Context, obj *webhooksv1alpha1.OutgoingWebhook, sensitive ...string) (*bitrise.App, error) {
-	ref := obj.Spec.CredentialsRef
-	if ref == nil {
-		raw, err := r.DefaultToken()
-		if err != nil {
-			return nil, stalled(webhooksv1alpha1.ReasonCredentialsNotFound, "reading the operator's default API token: %s", err.Error())
-		}
-		token, err := bitrise.NormalizeToken(raw)
-		if errors.Is(err, bitrise.ErrEmptyToken) {
-			return nil, stalled(webhooksv1alpha1.ReasonCredentialsNotFound,
-				"no API token: set spec.credentialsRef, or give the operator a default token (BITRISE_TOKEN or --bitrise-token-file)")
-		}
-		if err != nil {
-			return nil, stalled(webhooksv1alpha1.ReasonCredentialsNotFound, "the operator's default API token is not usable: %s", err.Error())
-		}
-		return r.Bitrise.App(token, obj.Spec.AppSlug, r.Observations, sensitive...), nil
-	}
-	key := ref.Key
-	if key == "" {
-		key = webhooksv1alpha1.DefaultCredentialsKey
-	}
-	var secret corev1.Secret
-	if err := r.APIReader.Get(ctx, types.NamespacedName{Namespace: obj.Namespace, Name: ref.Name}, &secret); err != nil {
-		if apierrors.IsNotFound(err) {
-			return nil, stalled(webhooksv1alpha1.ReasonCredentialsNotFound, "Secret %s named by spec.credentialsRef was not found", ref.Name)
-		}
-		return nil, err
-	}
-	token, err := bitrise.NormalizeToken(string(secret.Data[key]))
-	if errors.Is(err, bitrise.ErrEmptyToken) {
-		return nil, stalled(webhooksv1alpha1.ReasonCredentialsNotFound, "Secret %s named by spec.credentialsRef has no key %q (or it is empty)", ref.Name, key)
-	}
+	token, err := r.tokenFor(ctx, obj)
 	if err != nil {
-		// Without this, net/http refuses the header and the resource
-		// would retry for ever as APIUnavailable.
-		return nil, stalled(webhooksv1alpha1.ReasonCredentialsNotFound,
-			"key %q of Secret %s named by spec.credentialsRef is not a usable API token: %s", key, ref.Name, err.Error())
+		return nil, err
 	}
 	return r.Bitrise.App(token, obj.Spec.AppSlug, r.Observations, sensitive...), nil
 }

@@ -40,6 +40,26 @@ func (r *OutgoingWebhookReconciler) secretEvents(md metadata.Interface, namespac
 }
 
 func (r *OutgoingWebhookReconciler) watchSecrets(ctx context.Context, md metadata.Interface, namespace string, q workqueue.TypedRateLimitingInterface[reconcile.Request]) {
+	watchSecretMetadata(ctx, md, namespace,
+		func(restarts int) {
+			if restarts > 0 {
+				r.enqueueAllWithSecrets(ctx, q)
+			}
+		},
+		func(secret *metav1.PartialObjectMetadata) {
+			for _, req := range r.requestsForSecret(ctx, secret) {
+				q.Add(req)
+			}
+		})
+}
+
+// watchSecretMetadata watches the metadata of the Secrets of one namespace
+// (metav1.NamespaceAll: every namespace) until ctx ends, calling onEvent for
+// each added, changed or deleted Secret. started is called each time the
+// watch (re)starts, with the number of restarts so far (0 the first time):
+// after a restart, events may have been missed. Failures to list or watch
+// (RBAC, say) are logged and retried with a capped exponential backoff.
+func watchSecretMetadata(ctx context.Context, md metadata.Interface, namespace string, started func(restarts int), onEvent func(*metav1.PartialObjectMetadata)) {
 	log := logf.FromContext(ctx).WithValues("watch", "secrets", "namespace", namespace)
 	secrets := md.Resource(corev1.SchemeGroupVersion.WithResource("secrets")).Namespace(namespace)
 	backoff := time.Duration(0)
@@ -61,18 +81,14 @@ func (r *OutgoingWebhookReconciler) watchSecrets(ctx context.Context, md metadat
 			backoff = sleepBackoff(ctx, backoff)
 			continue
 		}
-		if restarts > 0 {
-			r.enqueueAllWithSecrets(ctx, q)
-		}
+		started(restarts)
 		backoff = time.Second
 		for ev := range w.ResultChan() {
 			if ev.Type == watch.Error {
 				break // expired: start over
 			}
 			if obj, ok := ev.Object.(*metav1.PartialObjectMetadata); ok {
-				for _, req := range r.requestsForSecret(ctx, obj) {
-					q.Add(req)
-				}
+				onEvent(obj)
 			}
 		}
 		w.Stop()

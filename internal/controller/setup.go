@@ -3,15 +3,19 @@ package controller
 import (
 	"context"
 	"errors"
+	"maps"
 
+	corev1 "k8s.io/api/core/v1"
 	"k8s.io/client-go/metadata"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/builder"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/controller"
 	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
 	"sigs.k8s.io/controller-runtime/pkg/event"
 	"sigs.k8s.io/controller-runtime/pkg/handler"
 	"sigs.k8s.io/controller-runtime/pkg/predicate"
+	"sigs.k8s.io/controller-runtime/pkg/source"
 
 	webhooksv1alpha1 "github.com/bitrise-webhook-operator/operator/api/v1alpha1"
 	"github.com/bitrise-webhook-operator/operator/internal/bitrise"
@@ -30,11 +34,16 @@ type Options struct {
 }
 
 // SetupWithManager registers the field indexes and the controller with its
-// watches: OutgoingWebhooks (spec changes, reconcile requests, deletion) and
-// the Secrets they reference (by a metadata-only watch that caches nothing).
+// watches: OutgoingWebhooks (spec changes, reconcile requests, deletion),
+// the Secrets they reference (by a metadata-only watch that caches nothing),
+// the changes of the ClusterCredentials they use (through r.Credentials)
+// and the labels of their namespaces (a metadata-only cache).
 func (r *OutgoingWebhookReconciler) SetupWithManager(ctx context.Context, mgr ctrl.Manager, opts Options) error {
 	if r.Digests == nil {
 		return errors.New("OutgoingWebhookReconciler.Digests is required")
+	}
+	if r.Credentials == nil {
+		return errors.New("OutgoingWebhookReconciler.Credentials is required")
 	}
 	if r.Observations == nil {
 		r.Observations = bitrise.NewObservations()
@@ -53,6 +62,12 @@ func (r *OutgoingWebhookReconciler) SetupWithManager(ctx context.Context, mgr ct
 	if err := indexer.IndexField(ctx, &webhooksv1alpha1.OutgoingWebhook{}, indexAppSlug, appSlug); err != nil {
 		return err
 	}
+	defaultName := r.defaultCredentials()
+	if err := indexer.IndexField(ctx, &webhooksv1alpha1.OutgoingWebhook{}, indexClusterCredentials, func(obj client.Object) []string {
+		return clusterCredentialsNames(obj, defaultName)
+	}); err != nil {
+		return err
+	}
 	return ctrl.NewControllerManagedBy(mgr).
 		Named("outgoingwebhook").
 		// GenerationChangedPredicate also passes the start of a deletion:
@@ -69,6 +84,16 @@ func (r *OutgoingWebhookReconciler) SetupWithManager(ctx context.Context, mgr ct
 			handler.EnqueueRequestsFromMapFunc(r.requestsForAppPeers),
 			builder.WithPredicates(onlyDeletes{})).
 		WatchesRawSource(r.secretEvents(md, opts.Namespaces)).
+		// A ClusterCredentials created, deleted, changed in spec, Ready
+		// or token: its users, at once (ClusterTokens.announce).
+		WatchesRawSource(source.Channel(r.Credentials.changes,
+			handler.EnqueueRequestsFromMapFunc(r.requestsForCredentials))).
+		// A namespace whose labels change may gain or lose the use of a
+		// ClusterCredentials by its namespaceSelector. Namespaces are
+		// cached by metadata only.
+		WatchesMetadata(&corev1.Namespace{},
+			handler.EnqueueRequestsFromMapFunc(r.requestsForNamespace),
+			builder.WithPredicates(labelsChanged{})).
 		WithOptions(controller.Options{MaxConcurrentReconciles: opts.MaxConcurrentReconciles}).
 		Complete(r)
 }
@@ -98,6 +123,19 @@ func (finalizerMissing) Update(e event.UpdateEvent) bool {
 	}
 	return e.ObjectNew.GetDeletionTimestamp() == nil &&
 		!controllerutil.ContainsFinalizer(e.ObjectNew, webhooksv1alpha1.Finalizer)
+}
+
+// labelsChanged passes updates that change the labels of an object.
+type labelsChanged struct{ predicate.Funcs }
+
+func (labelsChanged) Create(event.CreateEvent) bool   { return false }
+func (labelsChanged) Delete(event.DeleteEvent) bool   { return false }
+func (labelsChanged) Generic(event.GenericEvent) bool { return false }
+func (labelsChanged) Update(e event.UpdateEvent) bool {
+	if e.ObjectOld == nil || e.ObjectNew == nil {
+		return false
+	}
+	return !maps.Equal(e.ObjectOld.GetLabels(), e.ObjectNew.GetLabels())
 }
 
 // onlyDeletes passes delete events only.

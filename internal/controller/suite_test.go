@@ -2,6 +2,7 @@ package controller
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"strings"
@@ -11,6 +12,9 @@ import (
 
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	ctrl "sigs.k8s.io/controller-runtime"
@@ -25,20 +29,28 @@ import (
 	"github.com/bitrise-webhook-operator/operator/test/localenv"
 )
 
-// The operator's default token in the suite; a secret like any other.
+// The token of the suite's ClusterCredentials "default", which allows every
+// namespace and app; a secret like any other.
 const suiteToken = "suite-default-token-0f9e8d"
 
+// Where the suite's token Secret lives, as the operator's own namespace would.
+const (
+	suiteTokenNamespace = "suite-operator-system"
+	suiteTokenSecret    = "bitrise-api-token"
+)
+
 var (
-	env      *localenv.Env
-	k8s      client.Client // direct, uncached: assertions never go through the manager's cache
-	fake     *bitrisefake.Server
-	ctx      context.Context
-	cancel   context.CancelFunc
-	logs     = &localenv.SyncBuffer{} // the manager's logs
-	scheme   = runtime.NewScheme()
-	secrets  = &secretRegistry{}
-	tokenNow = func() (string, error) { return suiteToken, nil }
-	digests  *secretdigest.Digester // the manager's digest key
+	env     *localenv.Env
+	k8s     client.Client // direct, uncached: assertions never go through the manager's cache
+	fake    *bitrisefake.Server
+	ctx     context.Context
+	cancel  context.CancelFunc
+	logs    = &localenv.SyncBuffer{} // the manager's logs
+	scheme  = runtime.NewScheme()
+	secrets = &secretRegistry{}
+	digests *secretdigest.Digester // the manager's digest key
+	// secretReads counts the manager's reads of Secrets from the API server.
+	secretReads = &countingReader{counts: map[client.ObjectKey]int{}}
 )
 
 func TestController(t *testing.T) {
@@ -63,6 +75,16 @@ var _ = BeforeSuite(func() {
 
 	k8s, err = client.New(env.Config, client.Options{Scheme: scheme})
 	Expect(err).NotTo(HaveOccurred())
+	Expect(k8s.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: suiteTokenNamespace}})).To(Succeed())
+	createSecret(suiteTokenNamespace, suiteTokenSecret, map[string]string{"token": suiteToken})
+	Expect(k8s.Create(ctx, &webhooksv1alpha1.ClusterCredentials{
+		ObjectMeta: metav1.ObjectMeta{Name: webhooksv1alpha1.DefaultClusterCredentialsName},
+		Spec: webhooksv1alpha1.ClusterCredentialsSpec{
+			TokenSecretRef:    webhooksv1alpha1.TokenSecretReference{Namespace: suiteTokenNamespace, Name: suiteTokenSecret},
+			NamespaceSelector: &metav1.LabelSelector{},
+			Apps:              []string{webhooksv1alpha1.AnyApp},
+		},
+	})).To(Succeed())
 
 	mgr, err := ctrl.NewManager(env.Config, ctrl.Options{
 		Scheme:                 scheme,
@@ -76,13 +98,17 @@ var _ = BeforeSuite(func() {
 	Expect(err).NotTo(HaveOccurred())
 	digests, err = secretdigest.NewDigester(key)
 	Expect(err).NotTo(HaveOccurred())
+	secretReads.Reader = mgr.GetAPIReader()
+	tokens := NewClusterTokens()
+	cc := &ClusterCredentialsReconciler{Client: mgr.GetClient(), APIReader: secretReads, Tokens: tokens}
+	Expect(cc.SetupWithManager(ctx, mgr)).To(Succeed())
 	r := &OutgoingWebhookReconciler{
-		Digests:      digests,
-		Client:       mgr.GetClient(),
-		APIReader:    mgr.GetAPIReader(),
-		Bitrise:      api,
-		DefaultToken: func() (string, error) { return tokenNow() },
-		Recorder:     mgr.GetEventRecorder("outgoingwebhook-controller"),
+		Digests:     digests,
+		Client:      mgr.GetClient(),
+		APIReader:   secretReads,
+		Bitrise:     api,
+		Credentials: tokens,
+		Recorder:    mgr.GetEventRecorder("outgoingwebhook-controller"),
 	}
 	Expect(r.SetupWithManager(ctx, mgr, Options{MaxConcurrentReconciles: 4})).To(Succeed())
 	go func() {
@@ -122,6 +148,46 @@ func (r *secretRegistry) all() []string {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	return append([]string(nil), r.values...)
+}
+
+// countingReader counts the Secrets read through it, by namespace and name,
+// and answers 403 Forbidden for those forbid names, as the API server does
+// when the operator's RBAC does not reach them.
+type countingReader struct {
+	client.Reader
+	mu        sync.Mutex
+	counts    map[client.ObjectKey]int
+	forbidden map[client.ObjectKey]bool
+}
+
+func (c *countingReader) Get(ctx context.Context, key client.ObjectKey, obj client.Object, opts ...client.GetOption) error {
+	if _, ok := obj.(*corev1.Secret); ok {
+		c.mu.Lock()
+		c.counts[key]++
+		forbidden := c.forbidden[key]
+		c.mu.Unlock()
+		if forbidden {
+			return apierrors.NewForbidden(corev1.Resource("secrets"), key.Name, errors.New("RBAC: access denied"))
+		}
+	}
+	return c.Reader.Get(ctx, key, obj, opts...)
+}
+
+// forbid makes reads of the Secret fail with 403 Forbidden, or succeed again.
+func (c *countingReader) forbid(namespace, name string, forbidden bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.forbidden == nil {
+		c.forbidden = map[client.ObjectKey]bool{}
+	}
+	c.forbidden[client.ObjectKey{Namespace: namespace, Name: name}] = forbidden
+}
+
+// reads returns how often the Secret was read.
+func (c *countingReader) reads(namespace, name string) int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.counts[client.ObjectKey{Namespace: namespace, Name: name}]
 }
 
 var uniq = struct {
