@@ -5,6 +5,7 @@ import (
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
+	"sigs.k8s.io/controller-runtime/pkg/event"
 
 	webhooksv1alpha1 "github.com/bitrise-webhook-operator/operator/api/v1alpha1"
 )
@@ -150,5 +151,40 @@ func TestAlreadyManagedNamesOnlyItsOwnNamespace(t *testing.T) {
 	winner.Namespace = "team-b"
 	if msg := alreadyManaged(&self, &winner).Error(); msg != "app app1 already has a webhook for this URL managed by another OutgoingWebhook" {
 		t.Errorf("another namespace: %q", msg)
+	}
+}
+
+func TestClaimChangedPredicate(t *testing.T) {
+	d := unitDigester(t)
+	c := claimChanged{digests: d}
+	const u = "https://u.example/hook"
+	base := claimant("a", 1, u, "s", established)
+	change := func(f func(o *webhooksv1alpha1.OutgoingWebhook)) *webhooksv1alpha1.OutgoingWebhook {
+		o := base.DeepCopy()
+		f(o)
+		return o
+	}
+	forged := change(pendingAt("https://theirs.example"))
+	forged.Status.Slug = ""
+	noSlug := change(func(o *webhooksv1alpha1.OutgoingWebhook) { o.Status.Slug = "" })
+	signed := noSlug.DeepCopy()
+	signed.Annotations = map[string]string{webhooksv1alpha1.CreatePendingAnnotation: u}
+	signPending(d, signed)
+	for name, tt := range map[string]struct {
+		old, new *webhooksv1alpha1.OutgoingWebhook
+		want     bool
+	}{
+		"the URL moves":                {&base, change(func(o *webhooksv1alpha1.OutgoingWebhook) { o.Spec.URL = "https://v.example" }), true},
+		"the URL is written otherwise": {&base, change(func(o *webhooksv1alpha1.OutgoingWebhook) { o.Spec.URL = "https://U.example:443/hook/" }), false},
+		"the app changes":              {&base, change(func(o *webhooksv1alpha1.OutgoingWebhook) { o.Spec.AppSlug = "other" }), true},
+		"the spec changes (rank)":      {&base, change(specChanged), true},
+		"a message changes":            {&base, change(func(o *webhooksv1alpha1.OutgoingWebhook) { markReady(o, "other text") }), false},
+		"the slug goes":                {&base, noSlug, true},
+		"a signed create starts":       {noSlug, signed, true},
+		"a forged marker is written":   {noSlug, forged, false},
+	} {
+		if got := c.Update(event.UpdateEvent{ObjectOld: tt.old, ObjectNew: tt.new}); got != tt.want {
+			t.Errorf("%s: %v, want %v", name, got, tt.want)
+		}
 	}
 }
