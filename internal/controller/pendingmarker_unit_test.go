@@ -10,17 +10,10 @@ import (
 	"github.com/bitrise-webhook-operator/operator/internal/secretdigest"
 )
 
+// unitDigester returns a Digester with a fresh key.
 func unitDigester(t *testing.T) *secretdigest.Digester {
 	t.Helper()
-	key, err := secretdigest.NewKey()
-	if err != nil {
-		t.Fatal(err)
-	}
-	d, err := secretdigest.NewDigester(key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return d
+	return digestingReconciler(t).Digests
 }
 
 // signedMarker returns a resource with a marker the operator signed, as
