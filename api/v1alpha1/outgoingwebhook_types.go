@@ -56,6 +56,18 @@ const (
 	// drift.
 	CreatePendingSentAnnotation = "webhooks.bitrise.io/create-pending-sent"
 
+	// CreatePendingSignatureAnnotation is written by the operator in the
+	// same write as CreatePendingAnnotation: a signature, under a key only
+	// the operator holds, of the resource's UID, spec.appSlug and the
+	// presence and value of each create-pending annotation. Anyone who may
+	// edit the resource may write annotations, so a create-pending marker
+	// whose signature does not verify (written by hand, copied from another
+	// resource, edited) is removed and ignored, with a Warning event
+	// CreatePendingRejected: it never decides which remote webhook is
+	// adopted or deleted. The signature does not cover metadata.generation,
+	// so a lost create is still found after a change of the spec.
+	CreatePendingSignatureAnnotation = "webhooks.bitrise.io/create-pending-signature"
+
 	// Finalizer guards the remote webhook: it is removed once the remote
 	// webhook is deleted (or orphaned by policy).
 	Finalizer = "webhooks.bitrise.io/finalizer"

@@ -8,7 +8,6 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/types"
 
 	webhooksv1alpha1 "github.com/bitrise-webhook-operator/operator/api/v1alpha1"
 	"github.com/bitrise-webhook-operator/operator/internal/bitrise"
@@ -204,29 +203,5 @@ func TestFindAdoptable(t *testing.T) {
 	}
 	if findAdoptable(hooks[:3], "https://u", map[string]string{"owned": "ns/other"}) != nil {
 		t.Fatal("adopted an addon's or another resource's webhook")
-	}
-}
-
-func TestClaims(t *testing.T) {
-	mk := func(name string, sec int64, url, slug string) webhooksv1alpha1.OutgoingWebhook {
-		o := webhooksv1alpha1.OutgoingWebhook{}
-		o.Name, o.Namespace, o.UID = name, "ns", types.UID(name)
-		o.CreationTimestamp = metav1.Unix(sec, 0)
-		o.Spec.URL, o.Status.Slug = url, slug
-		return o
-	}
-	older := mk("older", 1, "https://u", "s1")
-	other := mk("other", 1, "https://v", "s2")
-	self := mk("self", 2, "https://u", "")
-	peers := appPeers{older, other}
-	if w := peers.claimedBy(&self); w == nil || w.Name != "older" {
-		t.Fatalf("claimedBy = %v, want older", w)
-	}
-	if w := (appPeers{self, other}).claimedBy(&older); w != nil {
-		t.Fatalf("the older resource must win, got %v", w.Name)
-	}
-	owned := (appPeers{self, other}).ownedSlugs(&older)
-	if _, ok := owned["s2"]; !ok || len(owned) != 1 {
-		t.Fatalf("ownedSlugs = %v", owned)
 	}
 }

@@ -23,6 +23,9 @@ const (
 	// indexClusterCredentials maps a resource to the ClusterCredentials it
 	// uses: named by spec.credentialsRef, or the default one without it.
 	indexClusterCredentials = ".spec.clusterCredentials"
+	// indexAppURL maps a resource to its app and spec URL (appURLKey), to
+	// find the resources whose URL claims a change may affect.
+	indexAppURL = ".spec.appSlug+url"
 )
 
 func secretNames(obj client.Object) []string {
@@ -60,6 +63,20 @@ func appSlug(obj client.Object) []string {
 	return []string{owh.Spec.AppSlug}
 }
 
+// appURLKey is the indexAppURL value of an app and URL: the app slug and
+// the URL as sameWebhookURL compares it.
+func appURLKey(app, url string) string {
+	return app + " " + normalizeWebhookURL(url)
+}
+
+func appURL(obj client.Object) []string {
+	owh, ok := obj.(*webhooksv1alpha1.OutgoingWebhook)
+	if !ok {
+		return nil
+	}
+	return []string{appURLKey(owh.Spec.AppSlug, owh.Spec.URL)}
+}
+
 // requestsForSecret maps a Secret event to the resources referencing it.
 func (r *OutgoingWebhookReconciler) requestsForSecret(ctx context.Context, secret client.Object) []reconcile.Request {
 	var list webhooksv1alpha1.OutgoingWebhookList
@@ -95,15 +112,19 @@ func (r *OutgoingWebhookReconciler) requestsForNamespace(ctx context.Context, ns
 	return requestsFor(users, "")
 }
 
-// requestsForAppPeers maps the deletion of a resource to the other resources
-// of its app, so that one waiting for its URL claim is retried at once.
+// requestsForAppPeers maps a change of a resource's claim (claimChanged) to
+// the other resources of its app and URL (compared with sameWebhookURL), so
+// that one waiting for the claim is retried at once. On an update it is
+// called with the old object and with the new one: the resources of the URL
+// a claim left and of the URL it moved to. Only the resources of that URL,
+// not the whole app: an app's claims on other URLs are not affected.
 func (r *OutgoingWebhookReconciler) requestsForAppPeers(ctx context.Context, obj client.Object) []reconcile.Request {
 	owh, ok := obj.(*webhooksv1alpha1.OutgoingWebhook)
 	if !ok {
 		return nil
 	}
 	var list webhooksv1alpha1.OutgoingWebhookList
-	if err := r.List(ctx, &list, client.MatchingFields{indexAppSlug: owh.Spec.AppSlug}); err != nil {
+	if err := r.List(ctx, &list, client.MatchingFields{indexAppURL: appURLKey(owh.Spec.AppSlug, owh.Spec.URL)}); err != nil {
 		return nil
 	}
 	return requestsFor(list.Items, owh.UID)

@@ -68,9 +68,11 @@ type location struct {
 // locate finds, in one observation of the app's webhooks (remote), the
 // webhook a resource manages: by status.slug; else, for a create whose
 // outcome is unknown, one with the URL it sent; else one with the spec's
-// URL to adopt. Webhooks in ownedByOthers (slug -> owner) are never
-// adopted. It has no effects: resolveCurrent acts on its answer.
-func locate(in locateInput, remote []bitrise.Webhook, ownedByOthers map[string]string) location {
+// URL to adopt. The webhooks other resources hold (claimed) are never
+// taken: not by slug, and none is adopted by the spec's URL while another
+// resource has a create pending for that URL. It has no effects:
+// resolveCurrent acts on its answer.
+func locate(in locateInput, remote []bitrise.Webhook, claimed claimedWebhooks) location {
 	var loc location
 	if in.slug != "" {
 		if w := findBySlug(remote, in.slug); w != nil {
@@ -81,12 +83,15 @@ func locate(in locateInput, remote []bitrise.Webhook, ownedByOthers map[string]s
 	if in.pending {
 		// Look for what the create made, with the URL it sent: the spec
 		// may have changed since.
-		if w := findAdoptable(remote, in.pendingURL, ownedByOthers); w != nil {
+		if w := findAdoptable(remote, in.pendingURL, claimed.slugs); w != nil {
 			loc.webhook, loc.how = w, locatePendingCreate
 			return loc
 		}
 	}
-	if w := findAdoptable(remote, in.specURL, ownedByOthers); w != nil {
+	if claimed.pendingAt(in.specURL) {
+		return loc
+	}
+	if w := findAdoptable(remote, in.specURL, claimed.slugs); w != nil {
 		loc.webhook, loc.how = w, locateAdopted
 	}
 	return loc

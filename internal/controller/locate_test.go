@@ -18,7 +18,7 @@ func TestLocate(t *testing.T) {
 		{Slug: "others", URL: specURL},
 		{Slug: "at-spec", URL: specURL},
 	}
-	others := map[string]string{"others": "ns/other"}
+	others := claimedWebhooks{slugs: map[string]string{"others": "ns/other"}}
 	tests := []struct {
 		name     string
 		in       locateInput
@@ -46,6 +46,10 @@ func TestLocate(t *testing.T) {
 			in:      locateInput{slug: "deleted", specURL: "https://free.example"},
 			wantHow: locateNone, wantGone: "deleted"},
 		{name: "nothing at all", in: locateInput{specURL: "https://free.example"}, wantHow: locateNone},
+		{name: "no adoption at a URL another resource has a create pending for",
+			in:      locateInput{specURL: "https://pending.example/hook"},
+			remote:  []bitrise.Webhook{{Slug: "theirs", URL: "https://pending.example/hook"}},
+			wantHow: locateNone},
 		{name: "an empty observation", in: locateInput{slug: "mine", pending: true, pendingURL: sentURL, specURL: specURL},
 			remote: []bitrise.Webhook{}, wantHow: locateNone, wantGone: "mine"},
 	}
@@ -55,7 +59,9 @@ func TestLocate(t *testing.T) {
 			if tt.remote != nil {
 				list = tt.remote
 			}
-			got := locate(tt.in, list, others)
+			claimed := others
+			claimed.pendingURLs = []string{"https://PENDING.example:443/hook"}
+			got := locate(tt.in, list, claimed)
 			slug := ""
 			if got.webhook != nil {
 				slug = got.webhook.Slug

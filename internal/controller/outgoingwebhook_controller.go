@@ -129,6 +129,10 @@ func (r *OutgoingWebhookReconciler) Reconcile(ctx context.Context, req ctrl.Requ
 		}
 	}()
 
+	// Annotations anyone who may edit the resource can write: a
+	// create-pending marker the operator did not sign for this resource is
+	// dropped before it can decide anything, deletion included.
+	r.rejectForgedPending(ctx, obj)
 	if !obj.DeletionTimestamp.IsZero() {
 		return r.reconcileDelete(ctx, obj, p)
 	}
@@ -233,9 +237,7 @@ func (r *OutgoingWebhookReconciler) reconcileNormal(ctx context.Context, obj *we
 		return time.Time{}, err
 	}
 	if winner := peers.claimedBy(obj); winner != nil {
-		return time.Time{}, stalled(webhooksv1alpha1.ReasonAlreadyManaged,
-			"app %s already has a webhook for this URL managed by OutgoingWebhook %s/%s",
-			obj.Spec.AppSlug, winner.Namespace, winner.Name)
+		return time.Time{}, alreadyManaged(obj, winner)
 	}
 	remote, observedAt, err := app.List(ctx, observationMaxAge(obj))
 	if err != nil {
@@ -247,7 +249,7 @@ func (r *OutgoingWebhookReconciler) reconcileNormal(ctx context.Context, obj *we
 // converge acts on one observation of the app's webhooks.
 func (r *OutgoingWebhookReconciler) converge(ctx context.Context, obj *webhooksv1alpha1.OutgoingWebhook, p *patcher, api *bitrise.App, remote []bitrise.Webhook, peers appPeers, desired desiredWebhook) error {
 	takePendingDigests(obj)
-	current, err := r.resolveCurrent(ctx, obj, remote, peers.ownedSlugs(obj), desired)
+	current, err := r.resolveCurrent(ctx, obj, remote, peers.claimed(), desired)
 	if err != nil {
 		return err
 	}
@@ -316,9 +318,9 @@ func (r *OutgoingWebhookReconciler) converge(ctx context.Context, obj *webhooksv
 // URL (the outcome of a create whose response was lost, or a webhook made
 // by hand). It records events, metrics and status changes; locate alone
 // decides. It returns nil when a new webhook must be created.
-func (r *OutgoingWebhookReconciler) resolveCurrent(ctx context.Context, obj *webhooksv1alpha1.OutgoingWebhook, remote []bitrise.Webhook, ownedByOthers map[string]string, desired desiredWebhook) (*bitrise.Webhook, error) {
-	loc := locate(locateInputOf(obj), remote, ownedByOthers)
-	delete(obj.Annotations, webhooksv1alpha1.CreatePendingAnnotation)
+func (r *OutgoingWebhookReconciler) resolveCurrent(ctx context.Context, obj *webhooksv1alpha1.OutgoingWebhook, remote []bitrise.Webhook, claimed claimedWebhooks, desired desiredWebhook) (*bitrise.Webhook, error) {
+	loc := locate(locateInputOf(obj), remote, claimed)
+	clearPending(obj)
 	if loc.how == locateBySlug {
 		return loc.webhook, nil
 	}
@@ -357,9 +359,10 @@ func withReason(reason string) func(*createOptions) {
 	return func(o *createOptions) { o.reason = reason }
 }
 
-// create records a create-pending marker and the digest of the secret about
-// to be sent, then creates the remote webhook. If the response is lost, the
-// next pass finds the webhook by URL instead of creating a second one.
+// create records a create-pending marker, signed, and the digest of the
+// secret about to be sent, then creates the remote webhook. If the response
+// is lost, the next pass finds the webhook by URL instead of creating a
+// second one.
 func (r *OutgoingWebhookReconciler) create(ctx context.Context, obj *webhooksv1alpha1.OutgoingWebhook, p *patcher, api *bitrise.App, desired desiredWebhook, opts ...func(*createOptions)) error {
 	o := createOptions{reason: eventCreated}
 	for _, opt := range opts {
@@ -385,6 +388,7 @@ func (r *OutgoingWebhookReconciler) create(ctx context.Context, obj *webhooksv1a
 		obj.Annotations[webhooksv1alpha1.CreatePendingSecretDigestAnnotation] = digest
 	}
 	obj.Annotations[webhooksv1alpha1.CreatePendingSentAnnotation] = lastWrite.Sent
+	signPending(r.Digests, obj)
 	if !meta.IsStatusConditionTrue(obj.Status.Conditions, webhooksv1alpha1.ConditionReconciling) {
 		// A create retried after a transient failure keeps that condition,
 		// so that a failing create does not write the status twice a retry.
@@ -459,16 +463,14 @@ func (r *OutgoingWebhookReconciler) reconcileDelete(ctx context.Context, obj *we
 	if obj.Status.Slug == "" && !pending {
 		return r.release(ctx, obj, p)
 	}
+	// Whether or not it won its URL claim, the resource deletes the
+	// webhook it holds, its own (status.slug, or what its verified pending
+	// create made), and never one another resource holds.
 	peers, err := r.appPeers(ctx, obj)
 	if err != nil {
 		return ctrl.Result{}, err
 	}
-	if winner := peers.claimedBy(obj); winner != nil {
-		// The webhook for this URL belongs to the other resource.
-		return r.release(ctx, obj, p)
-	}
-
-	err = r.deleteRemote(ctx, obj, peers.ownedSlugs(obj))
+	err = r.deleteRemote(ctx, obj, peers.claimed())
 	if err == nil {
 		return r.release(ctx, obj, p)
 	}
@@ -493,7 +495,12 @@ func (r *OutgoingWebhookReconciler) reconcileDelete(ctx context.Context, obj *we
 	})
 }
 
-func (r *OutgoingWebhookReconciler) deleteRemote(ctx context.Context, obj *webhooksv1alpha1.OutgoingWebhook, ownedByOthers map[string]string) error {
+// deleteRemote deletes the webhook of status.slug or, with no slug, the one
+// obj's (verified) pending create made, if any: one with the URL it sent
+// that no other resource holds. While another resource has a create pending
+// for that URL too, which of the two made a webhook found there cannot be
+// told: it is then left alone.
+func (r *OutgoingWebhookReconciler) deleteRemote(ctx context.Context, obj *webhooksv1alpha1.OutgoingWebhook, claimed claimedWebhooks) error {
 	app, err := r.apiFor(ctx, obj)
 	if err != nil {
 		return err
@@ -507,8 +514,8 @@ func (r *OutgoingWebhookReconciler) deleteRemote(ctx context.Context, obj *webho
 			return classifyAPIError(err, obj.Spec.AppSlug)
 		}
 		sentURL, _ := pendingCreate(obj)
-		w := findAdoptable(remote, sentURL, ownedByOthers)
-		if w == nil {
+		w := findAdoptable(remote, sentURL, claimed.slugs)
+		if w == nil || claimed.pendingAt(sentURL) {
 			return nil
 		}
 		slug = w.Slug
@@ -614,12 +621,12 @@ func (r *OutgoingWebhookReconciler) secretUpToDate(ctx context.Context, obj *web
 	return true, nil
 }
 
-// clearPending removes the create-pending marker and the digests stored
-// beside it.
+// clearPending removes the create-pending marker, the digests stored
+// beside it and their signature.
 func clearPending(obj *webhooksv1alpha1.OutgoingWebhook) {
-	delete(obj.Annotations, webhooksv1alpha1.CreatePendingAnnotation)
-	delete(obj.Annotations, webhooksv1alpha1.CreatePendingSecretDigestAnnotation)
-	delete(obj.Annotations, webhooksv1alpha1.CreatePendingSentAnnotation)
+	for _, key := range pendingAllKeys {
+		delete(obj.Annotations, key)
+	}
 }
 
 // takePendingDigests moves the digests stored beside a create-pending marker

@@ -19,6 +19,7 @@ import (
 
 	webhooksv1alpha1 "github.com/bitrise-webhook-operator/operator/api/v1alpha1"
 	"github.com/bitrise-webhook-operator/operator/internal/bitrise"
+	"github.com/bitrise-webhook-operator/operator/internal/secretdigest"
 )
 
 // Options tune the controller.
@@ -68,6 +69,9 @@ func (r *OutgoingWebhookReconciler) SetupWithManager(ctx context.Context, mgr ct
 	}); err != nil {
 		return err
 	}
+	if err := indexer.IndexField(ctx, &webhooksv1alpha1.OutgoingWebhook{}, indexAppURL, appURL); err != nil {
+		return err
+	}
 	return ctrl.NewControllerManagedBy(mgr).
 		Named("outgoingwebhook").
 		// GenerationChangedPredicate also passes the start of a deletion:
@@ -79,10 +83,11 @@ func (r *OutgoingWebhookReconciler) SetupWithManager(ctx context.Context, mgr ct
 			reconcileRequested{},
 			redeliverRequested{},
 			finalizerMissing{},
+			pendingTampered{digests: r.Digests},
 		))).
 		Watches(&webhooksv1alpha1.OutgoingWebhook{},
 			handler.EnqueueRequestsFromMapFunc(r.requestsForAppPeers),
-			builder.WithPredicates(onlyDeletes{})).
+			builder.WithPredicates(claimChanged{digests: r.Digests})).
 		WatchesRawSource(r.secretEvents(md, opts.Namespaces)).
 		// A ClusterCredentials created, deleted, changed in spec, Ready
 		// or token: its users, at once (ClusterTokens.announce).
@@ -138,10 +143,42 @@ func (labelsChanged) Update(e event.UpdateEvent) bool {
 	return !maps.Equal(e.ObjectOld.GetLabels(), e.ObjectNew.GetLabels())
 }
 
-// onlyDeletes passes delete events only.
-type onlyDeletes struct{ predicate.Funcs }
+// claimChanged passes the events after which a resource's claim on its app
+// and URL may have been dropped or moved, so that the resources of the same
+// URL (requestsForAppPeers) are reconciled at once rather than at their
+// next interval: a deletion, or an update that changes its app, URL, claim
+// rank or status.slug. A new resource passes nothing: it is the youngest
+// and holds nothing, so it takes no claim away.
+type claimChanged struct {
+	predicate.Funcs
+	digests *secretdigest.Digester
+}
 
-func (onlyDeletes) Create(event.CreateEvent) bool   { return false }
-func (onlyDeletes) Update(event.UpdateEvent) bool   { return false }
-func (onlyDeletes) Generic(event.GenericEvent) bool { return false }
-func (onlyDeletes) Delete(event.DeleteEvent) bool   { return true }
+func (claimChanged) Create(event.CreateEvent) bool   { return false }
+func (claimChanged) Generic(event.GenericEvent) bool { return false }
+func (claimChanged) Delete(event.DeleteEvent) bool   { return true }
+
+func (c claimChanged) Update(e event.UpdateEvent) bool {
+	oldObj, okOld := e.ObjectOld.(*webhooksv1alpha1.OutgoingWebhook)
+	newObj, okNew := e.ObjectNew.(*webhooksv1alpha1.OutgoingWebhook)
+	if !okOld || !okNew {
+		return false
+	}
+	return c.claimOf(oldObj) != c.claimOf(newObj)
+}
+
+// claimKey is what of a resource decides the claims of its app and URL.
+type claimKey struct {
+	app, url, slug string
+	rank           claimRank
+}
+
+func (c claimChanged) claimOf(obj *webhooksv1alpha1.OutgoingWebhook) claimKey {
+	pending := pendingStateOf(c.digests, obj) == pendingVerified
+	return claimKey{
+		app:  obj.Spec.AppSlug,
+		url:  normalizeWebhookURL(obj.Spec.URL),
+		slug: obj.Status.Slug,
+		rank: claimRankOf(obj, pending),
+	}
+}

@@ -71,11 +71,13 @@ var _ = Describe("Writes to the API server", func() {
 		Expect(first.Annotations).To(HaveKeyWithValue(webhooksv1alpha1.CreatePendingAnnotation, obj.Spec.URL), "with the create-pending marker")
 		Expect(first.Annotations).To(HaveKey(webhooksv1alpha1.CreatePendingSecretDigestAnnotation), "and the digest of the secret it sends")
 		Expect(digests.Check(first.Annotations[webhooksv1alpha1.CreatePendingSecretDigestAnnotation], s)).To(Equal(secretdigest.Match))
+		Expect(pendingStateOf(digests, first)).To(Equal(pendingVerified), "and their signature, in the same write")
 		Expect(first.Status.Slug).To(BeEmpty())
 
 		last := got[2]
 		Expect(last.Annotations).NotTo(HaveKey(webhooksv1alpha1.CreatePendingAnnotation))
 		Expect(last.Annotations).NotTo(HaveKey(webhooksv1alpha1.CreatePendingSecretDigestAnnotation))
+		Expect(last.Annotations).NotTo(HaveKey(webhooksv1alpha1.CreatePendingSignatureAnnotation))
 		Expect(last.Status.Slug).NotTo(BeEmpty())
 		Expect(digests.Check(last.Status.SecretDigest, s)).To(Equal(secretdigest.Match))
 		Expect(condition(last, webhooksv1alpha1.ConditionReady).Status).To(Equal(metav1.ConditionTrue))

@@ -49,11 +49,13 @@ func TestStaleSharedList(t *testing.T) {
 	})
 	time.Sleep(200 * time.Millisecond)
 
-	// x arrives as a killed manager leaves a resource: create pending, so
-	// its first pass lists afresh (not through the slow shared list).
+	// x arrives with a reconcile requested, so its first pass lists afresh
+	// (not through the slow shared list), as one whose create is pending
+	// does. (A create-pending marker written by hand is rejected: only the
+	// operator can sign one.)
 	x := &webhooksv1alpha1.OutgoingWebhook{}
 	x.Namespace, x.Name = ns, "x"
-	x.Annotations = map[string]string{webhooksv1alpha1.CreatePendingAnnotation: "https://hooks.example.com/stale/x"}
+	x.Annotations = map[string]string{webhooksv1alpha1.ReconcileRequestedAtAnnotation: "x-first-pass"}
 	x.Spec = webhooksv1alpha1.OutgoingWebhookSpec{AppSlug: app, URL: "https://hooks.example.com/stale/x",
 		Events: []webhooksv1alpha1.Event{webhooksv1alpha1.EventBuild}}
 	if err := s.c.Create(s.ctx(), x); err != nil {
