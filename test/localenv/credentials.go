@@ -21,29 +21,19 @@ const (
 )
 
 // ApplyDefaultCredentials makes token the default Bitrise API token of the
-// operator, as a cluster administrator would: it creates
-// CredentialsNamespace if missing, creates or updates the Secret
-// DefaultTokenSecret (key "token") in it, and creates or updates the
-// ClusterCredentials webhooksv1alpha1.DefaultClusterCredentialsName naming
-// that Secret for every namespace (namespaceSelector {}) and every app
-// (apps ["*"]). Calling it again with another token rotates the token.
+// operator, as a cluster administrator would: the Secret DefaultTokenSecret
+// (see ApplyTokenSecret) and the ClusterCredentials
+// webhooksv1alpha1.DefaultClusterCredentialsName naming it for every
+// namespace (namespaceSelector {}) and every app (apps ["*"]), each created
+// or updated. Calling it again with another token rotates the token.
 // Errors name the object at fault, never the token.
 func (e *Env) ApplyDefaultCredentials(ctx context.Context, token string) error {
+	if err := e.ApplyTokenSecret(ctx, DefaultTokenSecret, token); err != nil {
+		return err
+	}
 	c, err := e.Client()
 	if err != nil {
 		return err
-	}
-	ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: CredentialsNamespace}}
-	if _, err := controllerutil.CreateOrUpdate(ctx, c, ns, func() error { return nil }); err != nil {
-		return fmt.Errorf("namespace %s: %w", CredentialsNamespace, err)
-	}
-	secret := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: CredentialsNamespace, Name: DefaultTokenSecret}}
-	if _, err := controllerutil.CreateOrUpdate(ctx, c, secret, func() error {
-		secret.Type = corev1.SecretTypeOpaque
-		secret.Data = map[string][]byte{webhooksv1alpha1.DefaultCredentialsKey: []byte(token)}
-		return nil
-	}); err != nil {
-		return fmt.Errorf("secret %s/%s: %w", CredentialsNamespace, DefaultTokenSecret, err)
 	}
 	cc := &webhooksv1alpha1.ClusterCredentials{ObjectMeta: metav1.ObjectMeta{Name: webhooksv1alpha1.DefaultClusterCredentialsName}}
 	if _, err := controllerutil.CreateOrUpdate(ctx, c, cc, func() error {
@@ -59,6 +49,30 @@ func (e *Env) ApplyDefaultCredentials(ctx context.Context, token string) error {
 		return nil
 	}); err != nil {
 		return fmt.Errorf("ClusterCredentials %s: %w", webhooksv1alpha1.DefaultClusterCredentialsName, err)
+	}
+	return nil
+}
+
+// ApplyTokenSecret creates CredentialsNamespace if missing, and creates or
+// updates the Secret name in it with token under key "token" (the default
+// key of a ClusterCredentials' tokenSecretRef). Errors name the object at
+// fault, never the token.
+func (e *Env) ApplyTokenSecret(ctx context.Context, name, token string) error {
+	c, err := e.Client()
+	if err != nil {
+		return err
+	}
+	ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: CredentialsNamespace}}
+	if _, err := controllerutil.CreateOrUpdate(ctx, c, ns, func() error { return nil }); err != nil {
+		return fmt.Errorf("namespace %s: %w", CredentialsNamespace, err)
+	}
+	secret := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: CredentialsNamespace, Name: name}}
+	if _, err := controllerutil.CreateOrUpdate(ctx, c, secret, func() error {
+		secret.Type = corev1.SecretTypeOpaque
+		secret.Data = map[string][]byte{webhooksv1alpha1.DefaultCredentialsKey: []byte(token)}
+		return nil
+	}); err != nil {
+		return fmt.Errorf("secret %s/%s: %w", CredentialsNamespace, name, err)
 	}
 	return nil
 }
