@@ -15,6 +15,9 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/go-logr/logr"
+	ctrllog "sigs.k8s.io/controller-runtime/pkg/log"
+
 	"github.com/bitrise-webhook-operator/operator/test/localenv"
 )
 
@@ -30,6 +33,8 @@ func main() {
 }
 
 func run() error {
+	// The harness's own client logs nothing useful; the manager logs below.
+	ctrllog.SetLogger(logr.Discard())
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 
@@ -42,7 +47,7 @@ func run() error {
 		fakeAddr = "127.0.0.1:18089"
 	}
 	fmt.Println("starting a local control plane and the Bitrise API fake...")
-	env, err := localenv.Start(localenv.Options{FakeAddr: fakeAddr, Dir: filepath.Join(root, "bin", "dev")})
+	env, err := localenv.Start(localenv.Options{FakeAddr: fakeAddr, Dir: filepath.Join(root, "bin", "dev-env")}) // bin/dev is this program
 	if err != nil {
 		return err
 	}

@@ -9,8 +9,15 @@ import (
 	"testing"
 	"time"
 
+	"github.com/go-logr/logr"
+	ctrllog "sigs.k8s.io/controller-runtime/pkg/log"
+
 	"github.com/bitrise-webhook-operator/operator/test/localenv"
 )
+
+// The tests' own clients log nothing useful (controller-runtime would
+// otherwise print a stack trace about a logger never set).
+func init() { ctrllog.SetLogger(logr.Discard()) }
 
 const (
 	// token is the default ClusterCredentials' token (see startManager).
