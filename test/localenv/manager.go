@@ -9,6 +9,8 @@ import (
 	"net/http"
 	"os"
 	"os/exec"
+	"slices"
+	"strings"
 	"sync"
 	"syscall"
 	"time"
@@ -86,7 +88,11 @@ func (e *Env) StartManager(opts ManagerOptions) (*Manager, error) {
 		"--metrics-bind-address", "0",
 		"--health-probe-bind-address", "0",
 	}, opts.Args...)...)
-	m.cmd.Env = append(os.Environ(), opts.Env...)
+	// The manager takes its tokens from ClusterCredentials only; a token in
+	// the caller's environment (the plugin reads BITRISE_TOKEN) stays out.
+	m.cmd.Env = append(slices.DeleteFunc(os.Environ(), func(kv string) bool {
+		return strings.HasPrefix(kv, "BITRISE_TOKEN=")
+	}), opts.Env...)
 	m.cmd.Stdout, m.cmd.Stderr = out, out
 	if err := m.cmd.Start(); err != nil {
 		return nil, fmt.Errorf("starting the manager: %w", err)
