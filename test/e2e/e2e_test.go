@@ -111,7 +111,7 @@ func TestSamplesEndToEnd(t *testing.T) {
 	// The webhooks first: mobile-releases needs ClusterCredentials
 	// mobile-team, which the samples hold too, to delete its remote webhook.
 	kubectl(t, env, "delete", "owh", "-n", "default", "--all", "--wait=true", "--timeout=60s")
-	kubectl(t, env, "delete", "-k", samples, "--wait=true", "--timeout=60s")
+	kubectl(t, env, "delete", "-k", samples, "--ignore-not-found", "--wait=true", "--timeout=60s")
 	left := env.Fake.Webhooks(sampleApp)
 	if len(left) != 1 || left[0].URL != "https://audit.example.com/bitrise" {
 		t.Fatalf("after delete, want only the Orphan webhook left, got %+v", left)
