@@ -2,118 +2,111 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
+	"slices"
 	"strings"
 
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
-	"k8s.io/apimachinery/pkg/runtime/schema"
-	"k8s.io/client-go/discovery"
-	"k8s.io/client-go/dynamic"
-	"k8s.io/client-go/kubernetes"
-	"k8s.io/client-go/rest"
+	"k8s.io/apimachinery/pkg/labels"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	webhooksv1alpha1 "github.com/bitrise-webhook-operator/operator/api/v1alpha1"
 )
 
-// clusterCredentialsKind is a cluster-scoped kind of the operator's group
-// whose spec.tokenSecretRef {namespace, name, key (default "token")} names
-// the Secret holding a Bitrise API token. It is read with the dynamic client,
-// so the plugin does not depend on its Go type and works once it is installed.
-const clusterCredentialsKind = "ClusterCredentials"
-
 // errCredentialsKindMissing is returned when the cluster does not serve
-// ClusterCredentials.
-var errCredentialsKindMissing = fmt.Errorf("the %s kind is not installed (group %s): use --token-file or BITRISE_TOKEN instead",
-	clusterCredentialsKind, webhooksv1alpha1.GroupVersion)
+// ClusterCredentials (an operator older than the kind).
+var errCredentialsKindMissing = fmt.Errorf("the ClusterCredentials kind is not installed (group %s): use --token-file or BITRISE_TOKEN instead",
+	webhooksv1alpha1.GroupVersion)
 
-// clusterCredentialsToken reads the token of the ClusterCredentials object
-// name: discovery finds its resource, the dynamic client reads it, and the
-// Secret of its spec.tokenSecretRef gives the token. Errors name the object,
-// field, Secret or key at fault, never the token.
-func clusterCredentialsToken(ctx context.Context, cfg *rest.Config, name string) (string, error) {
-	gvr, err := clusterCredentialsResource(cfg)
-	if err != nil {
-		return "", err
-	}
-	dyn, err := dynamic.NewForConfig(cfg)
-	if err != nil {
-		return "", err
-	}
-	obj, err := dyn.Resource(gvr).Get(ctx, name, metav1.GetOptions{})
-	if apierrors.IsNotFound(err) {
-		return "", fmt.Errorf("%s %q not found", clusterCredentialsKind, name)
-	}
-	if err != nil {
-		return "", fmt.Errorf("reading %s %q: %w", clusterCredentialsKind, name, err)
-	}
-	ref, err := tokenSecretRef(obj)
-	if err != nil {
-		return "", fmt.Errorf("%s %q: %w", clusterCredentialsKind, name, err)
-	}
-	cs, err := kubernetes.NewForConfig(cfg)
-	if err != nil {
-		return "", err
-	}
-	secret, err := cs.CoreV1().Secrets(ref.namespace).Get(ctx, ref.name, metav1.GetOptions{})
-	if apierrors.IsNotFound(err) {
-		return "", fmt.Errorf("its token Secret %s/%s does not exist", ref.namespace, ref.name)
-	}
-	if err != nil {
-		return "", fmt.Errorf("reading its token Secret %s/%s: %w", ref.namespace, ref.name, err)
-	}
-	return secretToken(secret, ref.key)
-}
-
-// clusterCredentialsResource finds the resource serving ClusterCredentials
-// in the operator's group version, or errCredentialsKindMissing.
-func clusterCredentialsResource(cfg *rest.Config) (schema.GroupVersionResource, error) {
-	dc, err := discovery.NewDiscoveryClientForConfig(cfg)
-	if err != nil {
-		return schema.GroupVersionResource{}, err
-	}
-	gv := webhooksv1alpha1.GroupVersion
-	list, err := dc.ServerResourcesForGroupVersion(gv.String())
-	if apierrors.IsNotFound(err) {
-		return schema.GroupVersionResource{}, errCredentialsKindMissing
-	}
-	if err != nil {
-		return schema.GroupVersionResource{}, fmt.Errorf("discovering %s: %w", gv, err)
-	}
-	for _, r := range list.APIResources {
-		if r.Kind == clusterCredentialsKind && !strings.Contains(r.Name, "/") {
-			return gv.WithResource(r.Name), nil
-		}
-	}
-	return schema.GroupVersionResource{}, errCredentialsKindMissing
-}
-
-// secretKeyRef names a key of a Secret in a namespace.
-type secretKeyRef struct{ namespace, name, key string }
-
-// tokenSecretRef reads spec.tokenSecretRef of a ClusterCredentials object.
-func tokenSecretRef(obj *unstructured.Unstructured) (secretKeyRef, error) {
-	var ref secretKeyRef
-	fields := map[string]*string{"namespace": &ref.namespace, "name": &ref.name, "key": &ref.key}
-	for field, into := range fields {
-		v, _, err := unstructured.NestedString(obj.Object, "spec", "tokenSecretRef", field)
-		if err != nil {
-			return ref, fmt.Errorf("spec.tokenSecretRef.%s: %w", field, err)
-		}
-		*into = v
-	}
+// clusterCredentialsToken reads the token of the ClusterCredentials name
+// for an import of apps into namespace: it refuses, before reading the
+// token Secret, an app that spec.apps does not list (unless it lists "*")
+// and a namespace that neither spec.namespaces lists nor
+// spec.namespaceSelector selects (by the Namespace's labels; a namespace
+// that does not exist yet has none), the rules the operator applies to the
+// imported resources. Errors name the object, field, app, namespace,
+// Secret or key at fault, never the token.
+func clusterCredentialsToken(ctx context.Context, cl client.Client, name, namespace string, apps []string) (string, error) {
+	var cc webhooksv1alpha1.ClusterCredentials
+	err := cl.Get(ctx, client.ObjectKey{Name: name}, &cc)
 	switch {
-	case ref.namespace == "":
-		return ref, errors.New("spec.tokenSecretRef.namespace is not set")
-	case ref.name == "":
-		return ref, errors.New("spec.tokenSecretRef.name is not set")
-	case ref.key == "":
-		ref.key = webhooksv1alpha1.DefaultCredentialsKey
+	case meta.IsNoMatchError(err):
+		return "", errCredentialsKindMissing
+	case apierrors.IsNotFound(err):
+		return "", fmt.Errorf("ClusterCredentials %q not found", name)
+	case err != nil:
+		return "", fmt.Errorf("reading ClusterCredentials %q: %w", name, err)
 	}
-	return ref, nil
+	if err := checkAppsAllowed(&cc, apps); err != nil {
+		return "", err
+	}
+	if err := checkNamespaceAllowed(ctx, cl, &cc, namespace); err != nil {
+		return "", err
+	}
+	ref := cc.Spec.TokenSecretRef
+	var secret corev1.Secret
+	err = cl.Get(ctx, client.ObjectKey{Namespace: ref.Namespace, Name: ref.Name}, &secret)
+	if apierrors.IsNotFound(err) {
+		return "", fmt.Errorf("its token Secret %s/%s does not exist", ref.Namespace, ref.Name)
+	}
+	if err != nil {
+		return "", fmt.Errorf("reading its token Secret %s/%s: %w", ref.Namespace, ref.Name, err)
+	}
+	return secretToken(&secret, cc.TokenKey())
+}
+
+// checkAppsAllowed refuses the apps that spec.apps of cc does not list,
+// naming them, unless it lists webhooksv1alpha1.AnyApp.
+func checkAppsAllowed(cc *webhooksv1alpha1.ClusterCredentials, apps []string) error {
+	if slices.Contains(cc.Spec.Apps, webhooksv1alpha1.AnyApp) {
+		return nil
+	}
+	var refused []string
+	for _, app := range apps {
+		if !slices.Contains(cc.Spec.Apps, app) && !slices.Contains(refused, app) {
+			refused = append(refused, app)
+		}
+	}
+	if len(refused) == 0 {
+		return nil
+	}
+	return fmt.Errorf("ClusterCredentials %s does not allow app %s (not in its spec.apps)", cc.Name, strings.Join(refused, ", "))
+}
+
+// checkNamespaceAllowed refuses namespace unless spec.namespaces of cc
+// lists it or spec.namespaceSelector selects the labels of the Namespace
+// (none when it does not exist; `{}` selects every namespace).
+func checkNamespaceAllowed(ctx context.Context, cl client.Client, cc *webhooksv1alpha1.ClusterCredentials, namespace string) error {
+	if slices.Contains(cc.Spec.Namespaces, namespace) {
+		return nil
+	}
+	why := "not in its spec.namespaces, and it has no spec.namespaceSelector"
+	if sel := cc.Spec.NamespaceSelector; sel != nil {
+		selector, err := metav1.LabelSelectorAsSelector(sel)
+		if err != nil {
+			return fmt.Errorf("ClusterCredentials %s: spec.namespaceSelector: %w", cc.Name, err)
+		}
+		if selector.Empty() {
+			return nil
+		}
+		var ns corev1.Namespace
+		err = cl.Get(ctx, client.ObjectKey{Name: namespace}, &ns)
+		switch {
+		case apierrors.IsNotFound(err):
+			why = "not in its spec.namespaces, and the namespace does not exist, so spec.namespaceSelector cannot select it"
+		case err != nil:
+			return fmt.Errorf("reading namespace %s for the spec.namespaceSelector of ClusterCredentials %s: %w", namespace, cc.Name, err)
+		default:
+			why = "not in its spec.namespaces, and spec.namespaceSelector does not select it"
+		}
+		if selector.Matches(labels.Set(ns.Labels)) {
+			return nil
+		}
+	}
+	return fmt.Errorf("ClusterCredentials %s does not allow namespace %s (%s)", cc.Name, namespace, why)
 }
 
 // secretToken is the non-empty value of key in secret; the error names the

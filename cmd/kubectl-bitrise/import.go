@@ -45,8 +45,13 @@ masked are not imported: their placeholder must be filled in. Notes about
 both go to stderr.
 
 The token comes from --token-file, --credentials (a ClusterCredentials
-object of the cluster), or the BITRISE_TOKEN environment variable.`,
+object of the cluster), or the BITRISE_TOKEN environment variable. With
+--credentials, every --app must be one the ClusterCredentials allows, and
+the namespace one it allows (checked before its token Secret is read), and
+each OutgoingWebhook written names it in spec.credentialsRef, so that the
+operator uses the same token for it.`,
 		Example: `  kubectl bitrise import --app a1b2c3d4e5f60789 -n ci > webhooks.yaml
+  kubectl bitrise import --app a1b2c3d4e5f60789 -n payments --credentials mobile-team > webhooks.yaml
   kubectl bitrise import --app APP1 --app APP2 --token-file ~/.bitrise-token --output-dir webhooks/`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
@@ -57,7 +62,7 @@ object of the cluster), or the BITRISE_TOKEN environment variable.`,
 	fl.StringSliceVar(&f.apps, "app", nil, "slug of a Bitrise app whose webhooks to import (repeat, or comma-separate)")
 	fl.StringVar(&f.apiURL, "bitrise-api-url", envOr("BITRISE_API_URL", defaultAPIURL), "base URL of the Bitrise API (env BITRISE_API_URL)")
 	fl.StringVar(&f.tokenFile, "token-file", "", "file holding the Bitrise API token (default: env BITRISE_TOKEN)")
-	fl.StringVar(&f.credentials, "credentials", "", "name of a ClusterCredentials object whose token Secret to use, read through the kubeconfig")
+	fl.StringVar(&f.credentials, "credentials", "", "name of a ClusterCredentials object whose token Secret to use, read through the kubeconfig; it must allow every --app and the namespace, and the manifests name it in spec.credentialsRef")
 	fl.StringVar(&f.outputDir, "output-dir", "", "write one file per webhook and a kustomization.yaml into this folder instead of stdout")
 	fl.StringVar(&f.deletionPolicy, "deletion-policy", string(webhooksv1alpha1.DeletionPolicyOrphan),
 		"spec.deletionPolicy of the OutgoingWebhooks: Orphan keeps the webhook on Bitrise when the resource is deleted, Delete deletes it")
@@ -96,10 +101,11 @@ func runImport(ctx context.Context, c *cli, f importFlags) error {
 	}
 	opts.Namespace = ns
 
-	token, err := importToken(ctx, c, f)
+	token, err := importToken(ctx, c, f, ns)
 	if err != nil {
 		return err
 	}
+	opts.Credentials = f.credentials
 	bc, err := bitrise.NewClient(f.apiURL, bitrise.WithUserAgent("kubectl-bitrise"))
 	if err != nil {
 		return fmt.Errorf("--bitrise-api-url: %w", err)
@@ -134,8 +140,9 @@ func runImport(ctx context.Context, c *cli, f importFlags) error {
 }
 
 // importToken reads the Bitrise API token: --token-file, else the token
-// Secret of --credentials, else env BITRISE_TOKEN.
-func importToken(ctx context.Context, c *cli, f importFlags) (string, error) {
+// Secret of --credentials (which must allow every --app and namespace ns),
+// else env BITRISE_TOKEN.
+func importToken(ctx context.Context, c *cli, f importFlags, ns string) (string, error) {
 	var token string
 	switch {
 	case f.tokenFile != "" && f.credentials != "":
@@ -147,11 +154,11 @@ func importToken(ctx context.Context, c *cli, f importFlags) (string, error) {
 		}
 		token = string(b)
 	case f.credentials != "":
-		cfg, err := c.restConfig()
+		cl, err := c.client()
 		if err != nil {
 			return "", err
 		}
-		if token, err = clusterCredentialsToken(ctx, cfg, f.credentials); err != nil {
+		if token, err = clusterCredentialsToken(ctx, cl, f.credentials, ns, f.apps); err != nil {
 			return "", fmt.Errorf("--credentials %s: %w", f.credentials, err)
 		}
 	default:

@@ -2,14 +2,20 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 
-	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/cli-runtime/pkg/genericiooptions"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/client/fake"
+	"sigs.k8s.io/controller-runtime/pkg/client/interceptor"
 
+	webhooksv1alpha1 "github.com/bitrise-webhook-operator/operator/api/v1alpha1"
 	"github.com/bitrise-webhook-operator/operator/internal/bitrise/bitrisefake"
 )
 
@@ -145,25 +151,97 @@ func TestImportErrors(t *testing.T) {
 	}
 }
 
-func TestTokenSecretRef(t *testing.T) {
-	obj := func(ref map[string]any) *unstructured.Unstructured {
-		return &unstructured.Unstructured{Object: map[string]any{"spec": map[string]any{"tokenSecretRef": ref}}}
+// TestClusterCredentialsToken checks --credentials against a fake cluster:
+// an app or namespace the ClusterCredentials does not allow is refused,
+// naming it, without reading the token Secret; an allowed one gets the
+// token (key "token" by default).
+func TestClusterCredentialsToken(t *testing.T) {
+	const tokenNS, tokenName = "bitrise-webhook-operator-system", "mobile-team-token"
+	mobile := &webhooksv1alpha1.ClusterCredentials{
+		ObjectMeta: metav1.ObjectMeta{Name: "mobile-team"},
+		Spec: webhooksv1alpha1.ClusterCredentialsSpec{
+			TokenSecretRef:    webhooksv1alpha1.TokenSecretReference{Namespace: tokenNS, Name: tokenName},
+			NamespaceSelector: &metav1.LabelSelector{MatchLabels: map[string]string{"team": "mobile"}},
+			Namespaces:        []string{"payments"},
+			Apps:              []string{appIOS, appAndroid},
+		},
 	}
-	ref, err := tokenSecretRef(obj(map[string]any{"namespace": "ops", "name": "bitrise"}))
-	if err != nil || ref != (secretKeyRef{namespace: "ops", name: "bitrise", key: "token"}) {
-		t.Errorf("default key: %+v, %v", ref, err)
+	anyApp := &webhooksv1alpha1.ClusterCredentials{
+		ObjectMeta: metav1.ObjectMeta{Name: "default"},
+		Spec: webhooksv1alpha1.ClusterCredentialsSpec{
+			TokenSecretRef:    webhooksv1alpha1.TokenSecretReference{Namespace: tokenNS, Name: tokenName, Key: "pat"},
+			NamespaceSelector: &metav1.LabelSelector{},
+			Apps:              []string{webhooksv1alpha1.AnyApp},
+		},
 	}
-	ref, err = tokenSecretRef(obj(map[string]any{"namespace": "ops", "name": "bitrise", "key": "pat"}))
-	if err != nil || ref.key != "pat" {
-		t.Errorf("explicit key: %+v, %v", ref, err)
+	byName := &webhooksv1alpha1.ClusterCredentials{
+		ObjectMeta: metav1.ObjectMeta{Name: "by-name"},
+		Spec: webhooksv1alpha1.ClusterCredentialsSpec{
+			TokenSecretRef: webhooksv1alpha1.TokenSecretReference{Namespace: tokenNS, Name: tokenName},
+			Namespaces:     []string{"payments"},
+			Apps:           []string{webhooksv1alpha1.AnyApp},
+		},
 	}
-	for field, r := range map[string]map[string]any{
-		"spec.tokenSecretRef.namespace": {"name": "bitrise"},
-		"spec.tokenSecretRef.name":      {"namespace": "ops"},
-		"spec.tokenSecretRef.key":       {"namespace": "ops", "name": "x", "key": int64(3)},
+	objects := []client.Object{mobile, anyApp, byName,
+		&corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "ios", Labels: map[string]string{"team": "mobile"}}},
+		&corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "web", Labels: map[string]string{"team": "web"}}},
+		&corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: tokenNS, Name: tokenName},
+			Data: map[string][]byte{"token": []byte(testToken), "pat": []byte("pat-" + testToken)}},
+	}
+	for _, tc := range []struct {
+		name, credentials, namespace string
+		apps                         []string
+		want                         string // the token, or a part of the error
+	}{
+		{"listed namespace", "mobile-team", "payments", []string{appIOS}, testToken},
+		{"selected namespace", "mobile-team", "ios", []string{appIOS, appAndroid}, testToken},
+		{"app not listed", "mobile-team", "payments", []string{appIOS, "other-app", "third-app"},
+			"ClusterCredentials mobile-team does not allow app other-app, third-app (not in its spec.apps)"},
+		{"namespace not selected", "mobile-team", "web", []string{appIOS},
+			"ClusterCredentials mobile-team does not allow namespace web (not in its spec.namespaces, and spec.namespaceSelector does not select it)"},
+		{"namespace missing", "mobile-team", "new", []string{appIOS},
+			"does not allow namespace new (not in its spec.namespaces, and the namespace does not exist"},
+		{"no selector", "by-name", "ios", []string{appIOS},
+			"ClusterCredentials by-name does not allow namespace ios (not in its spec.namespaces, and it has no spec.namespaceSelector)"},
+		{"no selector, listed", "by-name", "payments", []string{"any"}, testToken},
+		{"every namespace and app, explicit key", "default", "not-yet-created", []string{"any"}, "pat-" + testToken},
+		{"missing", "nope", "payments", []string{appIOS}, `ClusterCredentials "nope" not found`},
 	} {
-		if _, err := tokenSecretRef(obj(r)); err == nil || !strings.Contains(err.Error(), field) {
-			t.Errorf("want an error naming %s, got %v", field, err)
-		}
+		t.Run(tc.name, func(t *testing.T) {
+			secretReads := 0
+			cl := fake.NewClientBuilder().WithScheme(newScheme()).WithObjects(objects...).
+				WithInterceptorFuncs(interceptor.Funcs{Get: func(ctx context.Context, c client.WithWatch, key client.ObjectKey, obj client.Object, opts ...client.GetOption) error {
+					if _, ok := obj.(*corev1.Secret); ok {
+						secretReads++
+					}
+					return c.Get(ctx, key, obj, opts...)
+				}}).Build()
+			token, err := clusterCredentialsToken(t.Context(), cl, tc.credentials, tc.namespace, tc.apps)
+			if strings.Contains(tc.want, testToken) {
+				if err != nil || token != tc.want {
+					t.Errorf("want the token, got an error %v", err)
+				}
+				return
+			}
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Errorf("want an error with %q, got %v", tc.want, err)
+			}
+			if secretReads != 0 {
+				t.Errorf("the token Secret was read %d times before refusing", secretReads)
+			}
+		})
+	}
+
+	// The token Secret at fault is named, its value never.
+	empty := fake.NewClientBuilder().WithScheme(newScheme()).WithObjects(mobile,
+		&corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: tokenNS, Name: tokenName}, Data: map[string][]byte{"other": []byte(testToken)}}).Build()
+	if _, err := clusterCredentialsToken(t.Context(), empty, "mobile-team", "payments", []string{appIOS}); err == nil ||
+		!strings.Contains(err.Error(), tokenNS+"/"+tokenName+` has no key "token"`) || strings.Contains(err.Error(), testToken) {
+		t.Errorf("a Secret without the key: %v", err)
+	}
+	none := fake.NewClientBuilder().WithScheme(newScheme()).WithObjects(mobile).Build()
+	if _, err := clusterCredentialsToken(t.Context(), none, "mobile-team", "payments", []string{appIOS}); err == nil ||
+		!strings.Contains(err.Error(), "its token Secret "+tokenNS+"/"+tokenName+" does not exist") {
+		t.Errorf("a missing Secret: %v", err)
 	}
 }

@@ -28,6 +28,10 @@ type importOptions struct {
 	// InlineHeaders puts header values in spec.headers instead of a Secret;
 	// masked values still go to a Secret (see plannedWebhook.Masked).
 	InlineHeaders bool
+	// Credentials, when set, is the ClusterCredentials every OutgoingWebhook
+	// names in spec.credentialsRef (the one whose token the import used);
+	// empty writes no credentialsRef (the operator's default credentials).
+	Credentials string
 }
 
 // plannedWebhook is one imported webhook: an OutgoingWebhook named Name

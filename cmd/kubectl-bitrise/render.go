@@ -79,6 +79,11 @@ spec:
   secretRef:
     name: {{ q $p.SecretName }}
 {{- end }}
+{{- if .Credentials }}
+  credentialsRef:
+    kind: ClusterCredentials
+    name: {{ q .Credentials }}
+{{- end }}
   deletionPolicy: {{ q .DeletionPolicy }}
 `))
 
@@ -90,7 +95,8 @@ func renderWebhook(w io.Writer, p plannedWebhook, opts importOptions) error {
 		Namespace      string
 		DeletionPolicy string
 		InlineHeaders  bool
-	}{p, opts.Namespace, string(opts.DeletionPolicy), opts.InlineHeaders})
+		Credentials    string
+	}{p, opts.Namespace, string(opts.DeletionPolicy), opts.InlineHeaders, opts.Credentials})
 	if err != nil {
 		return fmt.Errorf("rendering %s: %w", p.Name, err)
 	}

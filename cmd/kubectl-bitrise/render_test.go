@@ -66,6 +66,7 @@ func TestRenderGolden(t *testing.T) {
 	}{
 		{"import-default.golden", importOptions{Namespace: "ci", DeletionPolicy: webhooksv1alpha1.DeletionPolicyOrphan}},
 		{"import-inline-delete.golden", importOptions{Namespace: "ci", DeletionPolicy: webhooksv1alpha1.DeletionPolicyDelete, InlineHeaders: true}},
+		{"import-credentials.golden", importOptions{Namespace: "payments", DeletionPolicy: webhooksv1alpha1.DeletionPolicyOrphan, Credentials: "mobile-team"}},
 	} {
 		t.Run(tc.golden, func(t *testing.T) {
 			plan := planImport(remoteFixture(), tc.opts)
@@ -104,8 +105,12 @@ func compareGolden(t *testing.T, path string, got []byte) {
 // (inline plus Secret), and no secret. Masked values are empty, which the
 // operator refuses (InvalidSecret) instead of sending.
 func TestRenderedManifestsMatchRemote(t *testing.T) {
-	for _, inline := range []bool{false, true} {
-		opts := importOptions{Namespace: "ci", DeletionPolicy: webhooksv1alpha1.DeletionPolicyOrphan, InlineHeaders: inline}
+	for _, tc := range []struct {
+		inline      bool
+		credentials string
+	}{{false, ""}, {true, ""}, {false, "mobile-team"}} {
+		inline := tc.inline
+		opts := importOptions{Namespace: "ci", DeletionPolicy: webhooksv1alpha1.DeletionPolicyOrphan, InlineHeaders: inline, Credentials: tc.credentials}
 		plan := planImport(remoteFixture(), opts)
 		var out bytes.Buffer
 		if err := renderAll(&out, plan, opts); err != nil {
@@ -122,6 +127,10 @@ func TestRenderedManifestsMatchRemote(t *testing.T) {
 			}
 			if o.Namespace != "ci" || o.Spec.AppSlug != p.App || o.Spec.URL != p.Hook.URL || o.Spec.DeletionPolicy != webhooksv1alpha1.DeletionPolicyOrphan {
 				t.Errorf("%s: metadata or spec wrong: %+v", p.Name, o)
+			}
+			if ref := o.Spec.CredentialsRef; tc.credentials == "" && ref != nil ||
+				tc.credentials != "" && (ref == nil || *ref != webhooksv1alpha1.CredentialsReference{Kind: webhooksv1alpha1.CredentialsKindClusterCredentials, Name: tc.credentials}) {
+				t.Errorf("%s: credentialsRef %+v, want ClusterCredentials %q", p.Name, ref, tc.credentials)
 			}
 			events := []string{}
 			for _, e := range o.Spec.Events {

@@ -1,6 +1,8 @@
 // Command dev runs the operator locally with no cluster: a local control
-// plane with the CRD, the Bitrise API fake, the samples applied, and the
-// manager (bin/manager) running against both. `make dev` runs it.
+// plane with the CRDs, the Bitrise API fake, the default ClusterCredentials
+// (a dev token for every namespace and app) and a token Secret for every
+// ClusterCredentials of the samples, the samples applied, and the manager
+// (bin/manager) running against both. `make dev` runs it.
 package main
 
 import (
@@ -13,10 +15,14 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/go-logr/logr"
+	ctrllog "sigs.k8s.io/controller-runtime/pkg/log"
+
 	"github.com/bitrise-webhook-operator/operator/test/localenv"
 )
 
-// devToken is the default API token the fake accepts in the local run.
+// devToken is the token of the default ClusterCredentials, which the fake
+// accepts for every sample app in the local run.
 const devToken = "dev-token"
 
 func main() {
@@ -27,6 +33,8 @@ func main() {
 }
 
 func run() error {
+	// The harness's own client logs nothing useful; the manager logs below.
+	ctrllog.SetLogger(logr.Discard())
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 
@@ -39,7 +47,7 @@ func run() error {
 		fakeAddr = "127.0.0.1:18089"
 	}
 	fmt.Println("starting a local control plane and the Bitrise API fake...")
-	env, err := localenv.Start(localenv.Options{FakeAddr: fakeAddr, Dir: filepath.Join(root, "bin", "dev")})
+	env, err := localenv.Start(localenv.Options{FakeAddr: fakeAddr, Dir: filepath.Join(root, "bin", "dev-env")}) // bin/dev is this program
 	if err != nil {
 		return err
 	}
@@ -52,6 +60,12 @@ func run() error {
 	}
 	for _, app := range apps {
 		env.Fake.AddApp(app, devToken)
+	}
+	if err := env.ApplyDefaultCredentials(ctx, devToken); err != nil {
+		return err
+	}
+	if err := applySampleTokens(ctx, env, filepath.Join(samples, "webhooks_v1alpha1_clustercredentials.yaml"), apps); err != nil {
+		return err
 	}
 	if err := kubectl(ctx, env, "apply", "-k", samples); err != nil {
 		return err
@@ -87,6 +101,7 @@ In another terminal:
   export KUBECONFIG=%s
   alias kubectl=%s
   kubectl get outgoingwebhooks -A -o wide       # App, URL, Slug, Ready
+  kubectl get clustercredentials                # shared tokens: Apps, Ready
   kubectl describe owh build-notifier           # conditions and events
   curl -s %s/_fake/state                        # the fake's webhooks
 
@@ -98,12 +113,12 @@ Things to try:
   curl -X POST "%s/_fake/deliver?app=$(kubectl get owh build-notifier -o jsonpath='{.spec.appSlug}')&webhook=$(kubectl get owh build-notifier -o jsonpath='{.status.slug}')&status=502&seconds=10"
   bin/kubectl-bitrise reconcile owh build-notifier   # read the deliveries now, not at the next check
   bin/kubectl-bitrise get -A
-  BITRISE_TOKEN=%s bin/kubectl-bitrise import --bitrise-api-url %s --app $(kubectl get owh build-notifier -o jsonpath='{.spec.appSlug}')
-  kubectl delete -k %s
+  bin/kubectl-bitrise import --credentials default --bitrise-api-url %s --app $(kubectl get owh build-notifier -o jsonpath='{.spec.appSlug}')
+  kubectl delete owh -n default --all && kubectl delete -k %s   # webhooks first: they need their ClusterCredentials to delete
 
 Ctrl-C stops everything. Manager logs follow.
 
-`, env.Kubeconfig, env.Kubectl, baseOf(env.FakeURL), baseOf(env.FakeURL), devToken, env.FakeURL, samples)
+`, env.Kubeconfig, env.Kubectl, baseOf(env.FakeURL), baseOf(env.FakeURL), env.FakeURL, samples)
 }
 
 func kubectl(ctx context.Context, env *localenv.Env, args ...string) error {

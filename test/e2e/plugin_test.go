@@ -2,7 +2,6 @@ package e2e
 
 import (
 	"bytes"
-	"context"
 	"encoding/json"
 	"maps"
 	"os"
@@ -97,12 +96,14 @@ func TestPluginImportAdoptsWithoutWrites(t *testing.T) {
 		}
 	}
 
-	// Stable across runs, and the same with --credentials and --output-dir.
+	// Stable across runs, the same with --output-dir, and with --credentials
+	// the same plus a credentialsRef: those are the manifests applied, so
+	// that the operator uses the token the import used.
 	again, _ := runPlugin(t, env, plugin, 0, "import", "--app", pluginAppIOS, "--app", pluginAppDroid, "-n", pluginNS)
 	if again != manifests {
 		t.Errorf("a second import differs:\n%s", again)
 	}
-	checkCredentials(t, env, plugin, manifests)
+	manifests = checkCredentials(t, env, plugin, manifests)
 	dir := t.TempDir()
 	runPlugin(t, env, plugin, 0, "import", "--app", pluginAppIOS, "--app", pluginAppDroid, "-n", pluginNS, "--output-dir", dir)
 	kustomized := kubectl(t, env, "kustomize", dir)
@@ -223,41 +224,59 @@ func TestPluginImportAdoptsWithoutWrites(t *testing.T) {
 	})
 }
 
-// checkCredentials runs import with --credentials: first a clear error
-// while the ClusterCredentials kind is not installed; then, with a
-// stand-in of the kind installed (when the operator does not ship it), the
-// same output as with BITRISE_TOKEN.
-func checkCredentials(t *testing.T, env *localenv.Env, plugin, want string) {
+// checkCredentials runs import with --credentials (want is the output with
+// BITRISE_TOKEN) against the ClusterCredentials kind localenv installs:
+// a missing object, then an app and a namespace the object does not allow
+// are refused, naming them, while its token Secret does not exist yet (so
+// the refusal comes before the Secret is read); once the namespace is
+// selected and the Secret made, the output is want with each
+// OutgoingWebhook naming the ClusterCredentials in spec.credentialsRef.
+// It returns that output.
+func checkCredentials(t *testing.T, env *localenv.Env, plugin, want string) string {
 	t.Helper()
-	args := []string{"import", "--app", pluginAppIOS, "--app", pluginAppDroid, "-n", pluginNS, "--credentials", "bitrise"}
-	installed := runKubectl(env, "get", "crd", "clustercredentials.webhooks.bitrise.io") == nil
-	if !installed {
-		_, errOut := runPluginEnv(t, env, plugin, 1, nil, args...)
-		if !strings.Contains(errOut, "the ClusterCredentials kind is not installed") {
-			t.Errorf("--credentials without the kind: %s", errOut)
-		}
-		kubectl(t, env, "apply", "-f", filepath.Join("testdata", "clustercredentials-crd.yaml"))
-		kubectl(t, env, "wait", "--for=condition=Established", "crd/clustercredentials.webhooks.bitrise.io", "--timeout=30s")
-	}
-	kubectl(t, env, "create", "namespace", "bitrise-creds")
-	kubectl(t, env, "create", "secret", "generic", "-n", "bitrise-creds", "api", "--from-literal=token="+token)
+	const name = "bitrise"
+	args := []string{"import", "--app", pluginAppIOS, "--app", pluginAppDroid, "-n", pluginNS, "--credentials", name}
 	_, errOut := runPluginEnv(t, env, plugin, 1, nil, args...)
 	if !strings.Contains(errOut, `ClusterCredentials "bitrise" not found`) {
 		t.Errorf("--credentials naming a missing object: %s", errOut)
 	}
 	creds := filepath.Join(t.TempDir(), "creds.yaml")
-	manifest := "apiVersion: webhooks.bitrise.io/v1alpha1\nkind: ClusterCredentials\nmetadata: {name: bitrise}\nspec:\n  tokenSecretRef: {namespace: bitrise-creds, name: api}\n"
-	if err := os.WriteFile(creds, []byte(manifest), 0o600); err != nil {
-		t.Fatal(err)
+	apply := func(apps string) {
+		t.Helper()
+		manifest := "apiVersion: webhooks.bitrise.io/v1alpha1\nkind: ClusterCredentials\nmetadata: {name: " + name + "}\nspec:\n" +
+			"  tokenSecretRef: {namespace: bitrise-creds, name: api}\n  namespaceSelector: {matchLabels: {team: imports}}\n  apps: " + apps + "\n"
+		if err := os.WriteFile(creds, []byte(manifest), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		kubectl(t, env, "apply", "-f", creds)
 	}
-	kubectl(t, env, "apply", "-f", creds)
+	apply("[" + pluginAppIOS + "]")
+	_, errOut = runPluginEnv(t, env, plugin, 1, nil, args...)
+	if !strings.Contains(errOut, "ClusterCredentials bitrise does not allow app "+pluginAppDroid+" (not in its spec.apps)") {
+		t.Errorf("--credentials with an app it does not list: %s", errOut)
+	}
+	apply("[" + pluginAppIOS + ", " + pluginAppDroid + "]")
+	_, errOut = runPluginEnv(t, env, plugin, 1, nil, args...)
+	if !strings.Contains(errOut, "ClusterCredentials bitrise does not allow namespace "+pluginNS+" (not in its spec.namespaces, and spec.namespaceSelector does not select it)") {
+		t.Errorf("--credentials with a namespace it does not select: %s", errOut)
+	}
+
+	kubectl(t, env, "label", "namespace", pluginNS, "team=imports")
+	_, errOut = runPluginEnv(t, env, plugin, 1, nil, args...)
+	if !strings.Contains(errOut, "its token Secret bitrise-creds/api does not exist") {
+		t.Errorf("--credentials whose token Secret is missing: %s", errOut)
+	}
+	kubectl(t, env, "create", "namespace", "bitrise-creds")
+	kubectl(t, env, "create", "secret", "generic", "-n", "bitrise-creds", "api", "--from-literal=token="+token)
 	got, errOut := runPluginEnv(t, env, plugin, 0, nil, args...)
-	if got != want {
-		t.Errorf("--credentials gives another output than BITRISE_TOKEN:\n%s\n%s", got, errOut)
+	ref := "  credentialsRef:\n    kind: ClusterCredentials\n    name: \"" + name + "\"\n  deletionPolicy:"
+	if wantRef := strings.ReplaceAll(want, "  deletionPolicy:", ref); got != wantRef || strings.Count(got, ref) != 4 {
+		t.Errorf("--credentials: want the BITRISE_TOKEN output with credentialsRef in each OutgoingWebhook, got:\n%s\n%s", got, errOut)
 	}
 	if strings.Contains(errOut, token) {
 		t.Errorf("the token reached stderr")
 	}
+	return got
 }
 
 // checkOwnership reads managedFields of owh/name: the server-side apply
@@ -379,8 +398,4 @@ func withoutToken(environ []string) []string {
 	return slices.DeleteFunc(slices.Clone(environ), func(kv string) bool {
 		return strings.HasPrefix(kv, "BITRISE_TOKEN=") || strings.HasPrefix(kv, "BITRISE_API_URL=")
 	})
-}
-
-func runKubectl(env *localenv.Env, args ...string) error {
-	return env.KubectlCmd(context.Background(), args...).Run()
 }

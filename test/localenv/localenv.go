@@ -1,7 +1,8 @@
 // Package localenv starts what the operator needs without a cluster: a local
 // control plane (envtest's kube-apiserver and etcd, built from Go modules
 // into bin/k8s) with the CRD installed, the in-memory Bitrise fake, and the
-// built manager binary (StartManager). It also holds the helpers the
+// built manager binary (StartManager, which first writes the default
+// ClusterCredentials and its token Secret). It also holds the helpers the
 // end-to-end suites share, one of each: Poll and Eventually, a counter of
 // the fake's requests (Calls), a scanner for leaked secret values
 // (LeakScanner), Scrape for the manager's metrics, and the tools the

@@ -2,12 +2,15 @@ package localenv
 
 import (
 	"bytes"
+	"context"
 	"fmt"
 	"io"
 	"net"
 	"net/http"
 	"os"
 	"os/exec"
+	"slices"
+	"strings"
 	"sync"
 	"syscall"
 	"time"
@@ -29,7 +32,12 @@ func BuildManager(root, out string) error {
 type ManagerOptions struct {
 	// Binary is the built manager (see BuildManager).
 	Binary string
-	// Token is the default Bitrise API token, passed as BITRISE_TOKEN.
+	// Token, when set, is the Bitrise API token of the default
+	// ClusterCredentials: StartManager writes it with
+	// ApplyDefaultCredentials before the process starts (the manager takes
+	// no token from its environment). Empty leaves the cluster as it is, so
+	// that a resource without spec.credentialsRef finds no default unless
+	// the test made one.
 	Token string
 	// Args follow the defaults (--kubeconfig, --bitrise-api-url, and
 	// metrics and health probes on port 0, that is off or any free port);
@@ -57,8 +65,17 @@ type Manager struct {
 }
 
 // StartManager starts the built manager against this control plane and
-// fake. Stop it with Stop or Kill; both may be called more than once.
+// fake, after writing opts.Token as the default ClusterCredentials. Stop it
+// with Stop or Kill; both may be called more than once.
 func (e *Env) StartManager(opts ManagerOptions) (*Manager, error) {
+	if opts.Token != "" {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		err := e.ApplyDefaultCredentials(ctx, opts.Token)
+		cancel()
+		if err != nil {
+			return nil, err
+		}
+	}
 	m := &Manager{exited: make(chan struct{})}
 	out := opts.Output
 	if out == nil {
@@ -71,7 +88,11 @@ func (e *Env) StartManager(opts ManagerOptions) (*Manager, error) {
 		"--metrics-bind-address", "0",
 		"--health-probe-bind-address", "0",
 	}, opts.Args...)...)
-	m.cmd.Env = append(append(os.Environ(), "BITRISE_TOKEN="+opts.Token), opts.Env...)
+	// The manager takes its tokens from ClusterCredentials only; a token in
+	// the caller's environment (the plugin reads BITRISE_TOKEN) stays out.
+	m.cmd.Env = append(slices.DeleteFunc(os.Environ(), func(kv string) bool {
+		return strings.HasPrefix(kv, "BITRISE_TOKEN=")
+	}), opts.Env...)
 	m.cmd.Stdout, m.cmd.Stderr = out, out
 	if err := m.cmd.Start(); err != nil {
 		return nil, fmt.Errorf("starting the manager: %w", err)
