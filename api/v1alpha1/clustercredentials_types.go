@@ -1,7 +1,10 @@
 package v1alpha1
 
 import (
+	"slices"
+
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/labels"
 )
 
 // AnyApp in ClusterCredentialsSpec.Apps allows every app the token reaches.
@@ -156,4 +159,35 @@ type ClusterCredentialsList struct {
 
 func init() {
 	SchemeBuilder.Register(&ClusterCredentials{}, &ClusterCredentialsList{})
+}
+
+// AllowsApp reports whether spec.apps lists app or AnyApp.
+func (in *ClusterCredentialsSpec) AllowsApp(app string) bool {
+	return slices.Contains(in.Apps, app) || slices.Contains(in.Apps, AnyApp)
+}
+
+// AllowsNamespace reports whether a namespace may use the token: it is
+// listed in spec.namespaces, or spec.namespaceSelector selects its labels
+// (`{}` selects every namespace; an absent selector, or one that does not
+// parse, selects none). nsLabels is called only when a non-empty selector
+// must be matched, and its error is returned as is.
+func (in *ClusterCredentialsSpec) AllowsNamespace(namespace string, nsLabels func() (labels.Set, error)) (bool, error) {
+	if slices.Contains(in.Namespaces, namespace) {
+		return true, nil
+	}
+	if in.NamespaceSelector == nil {
+		return false, nil
+	}
+	sel, err := metav1.LabelSelectorAsSelector(in.NamespaceSelector)
+	if err != nil {
+		return false, nil // the ClusterCredentials' Ready condition says InvalidNamespaceSelector
+	}
+	if sel.Empty() {
+		return true, nil
+	}
+	set, err := nsLabels()
+	if err != nil {
+		return false, err
+	}
+	return sel.Matches(set), nil
 }

@@ -61,12 +61,9 @@ func clusterCredentialsToken(ctx context.Context, cl client.Client, name, namesp
 // checkAppsAllowed refuses the apps that spec.apps of cc does not list,
 // naming them, unless it lists webhooksv1alpha1.AnyApp.
 func checkAppsAllowed(cc *webhooksv1alpha1.ClusterCredentials, apps []string) error {
-	if slices.Contains(cc.Spec.Apps, webhooksv1alpha1.AnyApp) {
-		return nil
-	}
 	var refused []string
 	for _, app := range apps {
-		if !slices.Contains(cc.Spec.Apps, app) && !slices.Contains(refused, app) {
+		if !cc.Spec.AllowsApp(app) && !slices.Contains(refused, app) {
 			refused = append(refused, app)
 		}
 	}
@@ -80,31 +77,27 @@ func checkAppsAllowed(cc *webhooksv1alpha1.ClusterCredentials, apps []string) er
 // lists it or spec.namespaceSelector selects the labels of the Namespace
 // (none when it does not exist; `{}` selects every namespace).
 func checkNamespaceAllowed(ctx context.Context, cl client.Client, cc *webhooksv1alpha1.ClusterCredentials, namespace string) error {
-	if slices.Contains(cc.Spec.Namespaces, namespace) {
-		return nil
-	}
-	why := "not in its spec.namespaces, and it has no spec.namespaceSelector"
 	if sel := cc.Spec.NamespaceSelector; sel != nil {
-		selector, err := metav1.LabelSelectorAsSelector(sel)
-		if err != nil {
+		if _, err := metav1.LabelSelectorAsSelector(sel); err != nil {
 			return fmt.Errorf("ClusterCredentials %s: spec.namespaceSelector: %w", cc.Name, err)
 		}
-		if selector.Empty() {
-			return nil
-		}
+	}
+	why := "not in its spec.namespaces, and it has no spec.namespaceSelector"
+	allowed, err := cc.Spec.AllowsNamespace(namespace, func() (labels.Set, error) {
 		var ns corev1.Namespace
-		err = cl.Get(ctx, client.ObjectKey{Name: namespace}, &ns)
+		err := cl.Get(ctx, client.ObjectKey{Name: namespace}, &ns)
 		switch {
 		case apierrors.IsNotFound(err):
 			why = "not in its spec.namespaces, and the namespace does not exist, so spec.namespaceSelector cannot select it"
+			return labels.Set{}, nil
 		case err != nil:
-			return fmt.Errorf("reading namespace %s for the spec.namespaceSelector of ClusterCredentials %s: %w", namespace, cc.Name, err)
-		default:
-			why = "not in its spec.namespaces, and spec.namespaceSelector does not select it"
+			return nil, fmt.Errorf("reading namespace %s for the spec.namespaceSelector of ClusterCredentials %s: %w", namespace, cc.Name, err)
 		}
-		if selector.Matches(labels.Set(ns.Labels)) {
-			return nil
-		}
+		why = "not in its spec.namespaces, and spec.namespaceSelector does not select it"
+		return labels.Set(ns.Labels), nil
+	})
+	if err != nil || allowed {
+		return err
 	}
 	return fmt.Errorf("ClusterCredentials %s does not allow namespace %s (%s)", cc.Name, namespace, why)
 }

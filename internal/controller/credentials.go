@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"slices"
 
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -150,7 +149,7 @@ func (r *OutgoingWebhookReconciler) namespaceLabels(ctx context.Context, name st
 // matched. The message names cc and what is not allowed, and nothing of
 // what cc allows.
 func credentialsDenial(cc *webhooksv1alpha1.ClusterCredentials, namespace, app string, nsLabels func() (labels.Set, error)) (string, error) {
-	allowed, err := namespaceAllowed(cc.Spec, namespace, nsLabels)
+	allowed, err := cc.Spec.AllowsNamespace(namespace, nsLabels)
 	if err != nil {
 		return "", err
 	}
@@ -158,29 +157,8 @@ func credentialsDenial(cc *webhooksv1alpha1.ClusterCredentials, namespace, app s
 		return fmt.Sprintf("namespace %s is not allowed by ClusterCredentials %s (spec.namespaces, spec.namespaceSelector)",
 			namespace, cc.Name), nil
 	}
-	if !slices.Contains(cc.Spec.Apps, app) && !slices.Contains(cc.Spec.Apps, webhooksv1alpha1.AnyApp) {
+	if !cc.Spec.AllowsApp(app) {
 		return fmt.Sprintf("app %s is not in spec.apps of ClusterCredentials %s", app, cc.Name), nil
 	}
 	return "", nil
-}
-
-func namespaceAllowed(spec webhooksv1alpha1.ClusterCredentialsSpec, namespace string, nsLabels func() (labels.Set, error)) (bool, error) {
-	if slices.Contains(spec.Namespaces, namespace) {
-		return true, nil
-	}
-	if spec.NamespaceSelector == nil {
-		return false, nil
-	}
-	sel, err := metav1.LabelSelectorAsSelector(spec.NamespaceSelector)
-	if err != nil {
-		return false, nil // reported on the ClusterCredentials as InvalidNamespaceSelector
-	}
-	if sel.Empty() {
-		return true, nil
-	}
-	set, err := nsLabels()
-	if err != nil {
-		return false, err
-	}
-	return sel.Matches(set), nil
 }
