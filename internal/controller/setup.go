@@ -69,7 +69,12 @@ func (r *OutgoingWebhookReconciler) SetupWithManager(ctx context.Context, mgr ct
 			handler.EnqueueRequestsFromMapFunc(r.requestsForAppPeers),
 			builder.WithPredicates(onlyDeletes{})).
 		WatchesRawSource(r.secretEvents(md, opts.Namespaces)).
-		WithOptions(controller.Options{MaxConcurrentReconciles: opts.MaxConcurrentReconciles}).
+		WithOptions(controller.Options{
+			MaxConcurrentReconciles: opts.MaxConcurrentReconciles,
+			// Workers take turns between namespaces (see newFairQueue).
+			RateLimiter: defaultRateLimiter(),
+			NewQueue:    newFairQueue,
+		}).
 		Complete(r)
 }
 
