@@ -344,11 +344,16 @@ func (r *results) print(out io.Writer) {
 
 	if f := r.Fair; f != nil {
 		section(fmt.Sprintf("Fair share of a shared token (its own manager, --api-qps %d)", f.QPS))
-		row("paused token T1 (429, Retry-After: "+fairRetryAfter+")", "%d resources, %d first passes seen, %d calls reached Bitrise", f.PausedTokenResources, f.PausedTokenPassesSeen, f.PausedTokenCalls)
-		row("  a resource of token T2: time to Ready", "%s (target <= %s)", readyText(f.OtherTokenReadySecs), fairPausedTarget)
 		row("burst: namespace A, one shared token", "%d webhooks over %d apps, created in %.1fs; %d Ready when B's was created, %d when it was Ready",
 			f.BurstResources, fairBurstApps, f.BurstCreateSeconds, f.BurstReadyAtNew, f.BurstReadyWhenReady)
 		row("  a new webhook in namespace B: time to Ready", "%s (target < %s)", readyText(f.NewNamespaceReadyS), fairBurstTarget)
+		if f.BurstAllReadySeconds >= 0 {
+			row("  all of A's Ready", "%.1fs after A's first create", f.BurstAllReadySeconds)
+		} else {
+			row("  all of A's Ready", "not within %s", fairBurstTimeout)
+		}
+		row("paused token T1 (429, Retry-After: "+fairRetryAfter+")", "%d resources, %d first passes seen, %d calls reached Bitrise", f.PausedTokenResources, f.PausedTokenPassesSeen, f.PausedTokenCalls)
+		row("  a resource of token T2: time to Ready", "%s (target <= %s)", readyText(f.OtherTokenReadySecs), fairPausedTarget)
 	}
 
 	section("Targets")
