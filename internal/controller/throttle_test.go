@@ -96,4 +96,47 @@ var _ = Describe("A throttled API token", func() {
 			}
 		}).WithTimeout(2 * time.Second).Should(Succeed())
 	})
+	It("writes no create-pending marker when the token has no room for the create", func() {
+		ns := newNamespace()
+		token := secretValue("token-room")
+		appX, appY := unique("app"), unique("app")
+		fake.AddApp(appX, token)
+		fake.AddApp(appY, token)
+		createSecret(ns, "creds", map[string]string{"token": token})
+		withCreds := func(o *webhooksv1alpha1.OutgoingWebhook) {
+			o.Spec.CredentialsRef = &webhooksv1alpha1.CredentialsReference{Name: "creds"}
+		}
+		// appY's webhooks are listed now, so that a new resource of appY
+		// goes straight to its create, with no list to be throttled first.
+		waitReady(createWebhook(ns, appY, withCreds))
+		// A 429 with Retry-After 300 to a create on appX pauses the token.
+		remove := fake.AddFault(bitrisefake.Fault{Method: "POST", PathContains: "/apps/" + appX + "/", Status: 429, RetryAfter: "300", Times: 1})
+		DeferCleanup(remove)
+		paused := createWebhook(ns, appX, withCreds)
+		Eventually(func(g Gomega) {
+			c := condition(get(paused), webhooksv1alpha1.ConditionReconciling)
+			g.Expect(c).NotTo(BeNil())
+			g.Expect(c.Reason).To(Equal(webhooksv1alpha1.ReasonAPIUnavailable))
+		}).Should(Succeed())
+
+		versions, stop := watchWrites(ns)
+		defer stop()
+		obj := createWebhook(ns, appY, withCreds)
+		Eventually(func(g Gomega) {
+			g.Expect(get(obj).Finalizers).To(ContainElement(webhooksv1alpha1.Finalizer))
+		}).Should(Succeed())
+		Consistently(func(g Gomega) {
+			got := get(obj)
+			g.Expect(got.Annotations).NotTo(HaveKey(webhooksv1alpha1.CreatePendingAnnotation))
+			g.Expect(got.Status.Conditions).To(BeEmpty())
+		}).WithTimeout(2 * time.Second).Should(Succeed())
+		var writes int
+		for _, v := range versions() {
+			if v.Name == obj.Name {
+				writes++
+			}
+		}
+		Expect(writes).To(Equal(1), "only the finalizer is stored: no marker written and removed again")
+		Expect(appRequests(appY)["POST"]).To(Equal(1), "only the first resource's create reached Bitrise")
+	})
 })
