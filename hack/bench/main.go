@@ -54,6 +54,9 @@ type params struct {
 	// every webhook once.
 	RestartTimeout time.Duration
 	DeliveryCheck  time.Duration
+	// Fair runs the fair-share phase (fair.go) after the others; FairOnly
+	// runs it alone.
+	Fair, FairOnly bool
 }
 
 // presets are named sets of flag values; flags given explicitly win.
@@ -92,6 +95,8 @@ func parseFlags() params {
 	flag.DurationVar(&p.RestartTimeout, "restart-timeout", 3*time.Minute, "give up waiting for a restarted manager to reconcile every webhook after this")
 	flag.StringVar(&p.Preset, "preset", "", "a named set of flags (explicit flags win): large = -n 10000 -apps 100 -qps 200 -interval 1m -steady-intervals 2 -secrets 0 -timeout 30m -rss-target-mib 192")
 	flag.DurationVar(&p.DeliveryCheck, "delivery-check", 0, "spec.deliveryCheck.interval of every webhook (0: off, else at least 1m); the steady state then lasts at least two of them")
+	flag.BoolVar(&p.Fair, "fair", true, "run the fair-share phase last: a paused token (429 Retry-After: 300) and a burst of 500 webhooks in one namespace, each against a new webhook elsewhere, at --api-qps 10")
+	flag.BoolVar(&p.FairOnly, "fair-only", false, "run only the fair-share phase")
 	flag.Parse()
 	if p.Preset != "" {
 		values, ok := presets[p.Preset]
@@ -202,8 +207,17 @@ func run(ctx context.Context, p params) error {
 	if err := b.setup(); err != nil {
 		return err
 	}
-	if err := b.measure(ctx); err != nil {
-		return err
+	if !p.FairOnly {
+		if err := b.measure(ctx); err != nil {
+			return err
+		}
+	}
+	// After measure: its managers are stopped and cannot touch the
+	// phase's resources.
+	if p.Fair || p.FairOnly {
+		if err := b.fairShare(ctx); err != nil {
+			return err
+		}
 	}
 	b.res.judge()
 	b.res.print(os.Stdout)

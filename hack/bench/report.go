@@ -25,6 +25,7 @@ type results struct {
 	Remote      *remoteFigures      `json:"remote,omitempty"`
 	Restart     *restartFigures     `json:"restart,omitempty"`
 	Memory      *memoryFigures      `json:"memory,omitempty"`
+	Fair        *fairFigures        `json:"fair_share,omitempty"`
 	Targets     []target            `json:"targets"`
 
 	perApp map[string]int
@@ -174,6 +175,10 @@ func (r *results) judge() {
 		r.Targets = append(r.Targets, target{Name: name, Goal: goal, Status: "SKIP", Note: why})
 	}
 	c := r.Convergence
+	if c == nil {
+		r.judgeFair(add)
+		return
+	}
 	add("all webhooks Ready", fmt.Sprintf("%d/%d in %.1fs", c.Ready, c.Created, c.TotalSeconds),
 		fmt.Sprintf("%d within %.0fs", c.Created, r.Parameters.TimeoutSeconds), c.Converged, "")
 	switch {
@@ -224,6 +229,7 @@ func (r *results) judge() {
 			fmt.Sprintf("< %d MiB", memoryTargetMiB), worst < memoryTargetMiB,
 			fmt.Sprintf("%d Secrets of %d bytes; peak RSS deltas", r.Parameters.Secrets, r.Parameters.SecretBytes))
 	}
+	r.judgeFair(add)
 }
 
 // verdict counts the targets by status.
@@ -334,6 +340,20 @@ func (r *results) print(out io.Writer) {
 				mem.DeltaRestartMiB*1024/float64(p.Secrets), mem.DeltaAddedMiB*1024/float64(p.Secrets))
 			row("method", "%s", wrap(mem.Method, 100, "\t"))
 		}
+	}
+
+	if f := r.Fair; f != nil {
+		section(fmt.Sprintf("Fair share of a shared token (its own manager, --api-qps %d)", f.QPS))
+		row("burst: namespace A, one shared token", "%d webhooks over %d apps, created in %.1fs; %d Ready when B's was created, %d when it was Ready",
+			f.BurstResources, fairBurstApps, f.BurstCreateSeconds, f.BurstReadyAtNew, f.BurstReadyWhenReady)
+		row("  a new webhook in namespace B: time to Ready", "%s (target < %s)", readyText(f.NewNamespaceReadyS), fairBurstTarget)
+		if f.BurstAllReadySeconds >= 0 {
+			row("  all of A's Ready", "%.1fs after A's first create", f.BurstAllReadySeconds)
+		} else {
+			row("  all of A's Ready", "not within %s", fairBurstTimeout)
+		}
+		row("paused token T1 (429, Retry-After: "+fairRetryAfter+")", "%d resources, %d first passes seen, %d calls reached Bitrise", f.PausedTokenResources, f.PausedTokenPassesSeen, f.PausedTokenCalls)
+		row("  a resource of token T2: time to Ready", "%s (target <= %s)", readyText(f.OtherTokenReadySecs), fairPausedTarget)
 	}
 
 	section("Targets")

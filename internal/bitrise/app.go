@@ -53,13 +53,16 @@ import (
 //     when the server's error body echoes them: they are redacted.
 //   - Errors. Errors of the API are *APIError (an answer other than 2xx,
 //     or a 2xx that cannot be used), *NetworkError (no answer), ErrDeferred
-//     (a low-priority call that the token's rate limit cannot spare) or, from
-//     Delete, *StillListedError.
+//     (a low-priority call that the token's rate limit cannot spare),
+//     *ThrottledError (a call not sent because the token would have to wait
+//     longer than MaxSleep; nothing reached Bitrise, so a Create that fails
+//     with it made nothing) or, from Delete, *StillListedError.
 type App struct {
 	api   API
 	obs   *Observations
 	token string // keys the shared observations only; never leaves the package
 	slug  string
+	gate  *gate
 }
 
 // App returns appSlug as seen with token, sharing obs with the other Apps
@@ -69,7 +72,17 @@ func (c *Client) App(token, appSlug string, obs *Observations, sensitive ...stri
 	if obs == nil {
 		obs = NewObservations()
 	}
-	return &App{api: c.ForToken(token, sensitive...), obs: obs, token: token, slug: appSlug}
+	return &App{api: c.ForToken(token, sensitive...), obs: obs, token: token, slug: appSlug, gate: c.gateFor(token)}
+}
+
+// Room reports whether the App's token could send a request now without
+// waiting longer than MaxSleep: nil, or the *ThrottledError that request
+// would get (whose Wait counts as the tenant's turn, see WithTenant). It
+// takes nothing from the token's budget, so a request made after a nil may
+// still be throttled. A caller asks before work that only pays off if the
+// request is sent (the controller, before storing its create-pending marker).
+func (a *App) Room(ctx context.Context) error {
+	return a.gate.room(ctx)
 }
 
 // Slug returns the app's slug.

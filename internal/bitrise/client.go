@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -174,6 +175,10 @@ func (t *tokenClient) do(ctx context.Context, req request) (int, []byte, error) 
 	waited, err := t.gate.wait(ctx)
 	if waited > time.Millisecond && t.observer != nil {
 		t.observer.Throttled(waited)
+	}
+	var throttled *ThrottledError
+	if errors.As(err, &throttled) {
+		return 0, nil, throttled // not sent
 	}
 	if err != nil {
 		return 0, nil, &NetworkError{Method: req.method, Path: req.path, Err: err, text: redact.redact(err.Error())}

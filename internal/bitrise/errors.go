@@ -75,11 +75,15 @@ func IsBadRequest(err error) bool {
 	return code == http.StatusBadRequest || code == http.StatusUnprocessableEntity
 }
 
-// IsRetryable reports an error that may go away by itself: 408, 429, 5xx, and
-// requests without an answer. A cancelled context is not retryable because
+// IsRetryable reports an error that may go away by itself: 408, 429, 5xx,
+// requests without an answer, and requests not sent because the token is
+// throttled (*ThrottledError). A cancelled context is not retryable because
 // the caller gave up; a timeout is. An unusable 2xx body is not retryable: a
 // create may have succeeded, so the caller must list before creating again.
 func IsRetryable(err error) bool {
+	if _, ok := Throttled(err); ok {
+		return true
+	}
 	var netErr *NetworkError
 	if errors.As(err, &netErr) {
 		return !errors.Is(err, context.Canceled)
@@ -89,8 +93,11 @@ func IsRetryable(err error) bool {
 }
 
 // RetryAfter returns the server's Retry-After of an *APIError in err's chain,
-// or 0.
+// or the Wait of a *ThrottledError, or 0.
 func RetryAfter(err error) time.Duration {
+	if wait, ok := Throttled(err); ok {
+		return wait
+	}
 	var apiErr *APIError
 	if errors.As(err, &apiErr) {
 		return apiErr.RetryAfter

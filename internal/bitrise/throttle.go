@@ -3,6 +3,8 @@ package bitrise
 import (
 	"context"
 	"crypto/sha256"
+	"errors"
+	"fmt"
 	"net/http"
 	"strconv"
 	"sync"
@@ -50,6 +52,9 @@ type gate struct {
 
 	mu          sync.Mutex
 	pausedUntil time.Time
+	// turns holds, per tenant (WithTenant), the earliest time its next
+	// throttled request is told to come back (see comeBack).
+	turns map[string]time.Time
 }
 
 func (c *Client) gateFor(token string) *gate {
@@ -65,33 +70,179 @@ func (c *Client) gateFor(token string) *gate {
 	if burst < 1 {
 		burst = 1
 	}
-	g, _ := c.gates.LoadOrStore(key, &gate{limiter: rate.NewLimiter(limit, burst)})
+	g, _ := c.gates.LoadOrStore(key, &gate{limiter: rate.NewLimiter(limit, burst), turns: map[string]time.Time{}})
 	return g.(*gate)
 }
 
-// wait blocks until the token may send a request, and returns how long it waited.
+// MaxSleep is the longest a request waits in its caller for its token: a
+// pause or a rate-limit wait up to it is slept; a longer one is not waited
+// for, and the request fails at once, unsent, with a *ThrottledError, so
+// that a throttled token never holds the caller (a reconcile worker) for
+// longer than this.
+const MaxSleep = time.Second
+
+// ThrottledError is a request that was not sent because its token is
+// paused (Retry-After, an exhausted X-RateLimit budget) or its client-side
+// rate limit is spent for longer than MaxSleep. Nothing reached the server.
+type ThrottledError struct {
+	// Wait is how long from now to try again, at most MaxPause: the end of
+	// the pause or when the rate limit has room, and later still when
+	// requests of the same tenant (WithTenant) were throttled before, so
+	// that the tenants with throttled requests take turns at the token's rate.
+	Wait time.Duration
+	// Paused says the server asked for the pause; false: the client-side
+	// rate limit (--api-qps) has no room.
+	Paused bool
+}
+
+func (e *ThrottledError) Error() string {
+	why := "its client-side rate limit has no room"
+	if e.Paused {
+		why = "the server paused it (Retry-After or X-RateLimit)"
+	}
+	return fmt.Sprintf("bitrise API: request not sent: the API token is throttled (%s); try again in %s", why, e.Wait.Round(time.Millisecond))
+}
+
+// Throttled returns the wait of a *ThrottledError in err's chain, and
+// whether there is one.
+func Throttled(err error) (time.Duration, bool) {
+	var t *ThrottledError
+	if errors.As(err, &t) {
+		return t.Wait, true
+	}
+	return 0, false
+}
+
+type tenantKey struct{}
+
+// WithTenant names the tenant (the controller uses the resource's
+// namespace) on whose behalf the requests made with the returned context
+// are sent. Throttled requests of one token take turns between tenants:
+// a tenant with a backlog of throttled requests is told to come back later
+// than a tenant with none (see ThrottledError.Wait). The name stays in
+// the process.
+func WithTenant(ctx context.Context, tenant string) context.Context {
+	return context.WithValue(ctx, tenantKey{}, tenant)
+}
+
+func tenantOf(ctx context.Context) string {
+	v, _ := ctx.Value(tenantKey{}).(string)
+	return v
+}
+
+// wait blocks until the token may send a request, for at most about
+// MaxSleep, and returns how long it waited. A longer wait is not begun: it
+// returns a *ThrottledError at once, and takes nothing from the bucket.
 func (g *gate) wait(ctx context.Context) (time.Duration, error) {
 	start := time.Now()
 	for {
+		now := time.Now()
 		g.mu.Lock()
 		until := g.pausedUntil
 		g.mu.Unlock()
-		d := time.Until(until)
+		d := until.Sub(now)
 		if d <= 0 {
 			break
 		}
-		timer := time.NewTimer(d)
-		select {
-		case <-ctx.Done():
-			timer.Stop()
-			return time.Since(start), ctx.Err()
-		case <-timer.C:
+		if d > MaxSleep {
+			return time.Since(start), g.throttled(ctx, now, until, true)
+		}
+		if err := sleep(ctx, d); err != nil {
+			return time.Since(start), err
 		}
 	}
-	if err := g.limiter.Wait(ctx); err != nil {
-		return time.Since(start), err
+	now := time.Now()
+	r := g.limiter.ReserveN(now, 1) // always OK: the burst is at least 1
+	d := r.DelayFrom(now)
+	if d > MaxSleep {
+		r.CancelAt(now) // give the token back to the bucket
+		return time.Since(start), g.throttled(ctx, now, now.Add(d), false)
+	}
+	if d > 0 {
+		if err := sleep(ctx, d); err != nil {
+			r.Cancel()
+			return time.Since(start), err
+		}
 	}
 	return time.Since(start), nil
+}
+
+// room reports, without taking anything from the bucket, whether a
+// request could be sent now within MaxSleep: nil, or the *ThrottledError
+// the request would get.
+func (g *gate) room(ctx context.Context) error {
+	now := time.Now()
+	g.mu.Lock()
+	until := g.pausedUntil
+	g.mu.Unlock()
+	if d := until.Sub(now); d > MaxSleep {
+		return g.throttled(ctx, now, until, true)
+	}
+	limit := g.limiter.Limit()
+	if limit == rate.Inf {
+		return nil
+	}
+	// TokensAt is negative while reservations are outstanding.
+	if tokens := g.limiter.TokensAt(now); tokens < 1 {
+		d := time.Duration((1 - tokens) / float64(limit) * float64(time.Second))
+		if d > MaxSleep {
+			return g.throttled(ctx, now, now.Add(d), false)
+		}
+	}
+	return nil
+}
+
+// throttled makes the *ThrottledError of a request of ctx's tenant that
+// could be sent at ready at the earliest.
+func (g *gate) throttled(ctx context.Context, now, ready time.Time, paused bool) error {
+	at := g.comeBack(tenantOf(ctx), now, ready)
+	return &ThrottledError{Wait: min(at.Sub(now), MaxPause), Paused: paused}
+}
+
+// comeBack gives a throttled request of tenant a time to try again: no
+// earlier than ready, and no earlier than the turn of its tenant, which
+// then moves on by one request's share of the token's rate among the
+// tenants that have turns ahead (start-time fair queueing). A tenant whose
+// burst was throttled thus gets its requests back spread at the token's
+// rate, while a tenant with no backlog comes back as soon as the token has
+// room.
+func (g *gate) comeBack(tenant string, now, ready time.Time) time.Time {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	active := 0
+	for t, turn := range g.turns {
+		if turn.After(now) {
+			active++
+		} else {
+			delete(g.turns, t) // no backlog any more
+		}
+	}
+	turn, ok := g.turns[tenant]
+	if !ok {
+		active++ // this tenant joins
+	}
+	at := ready
+	if turn.After(at) {
+		at = turn
+	}
+	var share time.Duration
+	if limit := g.limiter.Limit(); limit != rate.Inf && limit > 0 {
+		share = time.Duration(float64(active) / float64(limit) * float64(time.Second))
+	}
+	g.turns[tenant] = at.Add(max(share, time.Millisecond))
+	return at
+}
+
+// sleep waits for d or until ctx is done.
+func sleep(ctx context.Context, d time.Duration) error {
+	timer := time.NewTimer(d)
+	defer timer.Stop()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-timer.C:
+		return nil
+	}
 }
 
 // spare reports whether the token can afford a low-priority request: not

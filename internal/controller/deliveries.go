@@ -95,8 +95,9 @@ func (r *OutgoingWebhookReconciler) checkDeliveries(ctx context.Context, obj *we
 		listCtx = bitrise.WithLowPriority(ctx)
 	}
 	page, err := api.ListDeliveries(listCtx, obj.Status.Slug, bitrise.DeliveryListOptions{Limit: limit})
+	_, throttled := bitrise.Throttled(err)
 	switch {
-	case errors.Is(err, bitrise.ErrDeferred):
+	case errors.Is(err, bitrise.ErrDeferred) || throttled:
 		// The token's budget is busy with writes, or paused: try again soon.
 		log.V(1).Info("delivery check deferred: the API token's rate limit is busy")
 		tracker.deferred(obj.UID, time.Now(), check.GetInterval())

@@ -111,6 +111,8 @@ func (r *OutgoingWebhookReconciler) Reconcile(ctx context.Context, req ctrl.Requ
 	}
 	log := logf.FromContext(ctx).WithValues("app", obj.Spec.AppSlug)
 	ctx = logf.IntoContext(ctx, log)
+	// A throttled token gives each namespace its turn (bitrise.ThrottledError).
+	ctx = bitrise.WithTenant(ctx, req.Namespace)
 
 	p := newPatcher(r.Client, obj)
 	initial := obj.DeepCopy()
@@ -174,6 +176,10 @@ func (r *OutgoingWebhookReconciler) Reconcile(ctx context.Context, req ctrl.Requ
 //     listed, is transient: Reconciling APIUnavailable, retried after the
 //     server's Retry-After (capped at bitrise.MaxPause) or else with
 //     controller-runtime's exponential backoff;
+//   - a *bitrise.ThrottledError is a call not sent because the token is
+//     paused or its rate limit has no room: retried after its wait (capped
+//     at bitrise.MaxPause, plus a little jitter), with no condition, no
+//     event and no backoff: nothing failed, the worker is just not held;
 //   - any other error (the Kubernetes API's: a conflict, say) is retried
 //     with backoff and touches no condition: there is nothing for the user
 //     to do.
@@ -181,6 +187,10 @@ func failed(ctx context.Context, obj *webhooksv1alpha1.OutgoingWebhook, err erro
 	log := logf.FromContext(ctx)
 	var stall *stalledError
 	var listed *bitrise.StillListedError
+	if wait, ok := bitrise.Throttled(err); ok {
+		log.V(1).Info("the API token is throttled; coming back later", "after", wait)
+		return ctrl.Result{RequeueAfter: throttledRequeue(wait)}, nil
+	}
 	switch {
 	case errors.As(err, &stall):
 		message := describe(stall)
@@ -202,6 +212,14 @@ func failed(ctx context.Context, obj *webhooksv1alpha1.OutgoingWebhook, err erro
 		return ctrl.Result{RequeueAfter: after}, nil
 	}
 	return ctrl.Result{}, err
+}
+
+// throttledRequeue is when to come back after a throttled call: its wait,
+// plus up to 5% and 50ms of jitter so that calls throttled together do not
+// come back in one tick, at most bitrise.MaxPause.
+func throttledRequeue(wait time.Duration) time.Duration {
+	spread := wait/20 + 50*time.Millisecond
+	return min(wait+rand.N(spread), bitrise.MaxPause)
 }
 
 func isBitriseError(err error) bool {
@@ -379,6 +397,11 @@ func (r *OutgoingWebhookReconciler) create(ctx context.Context, obj *webhooksv1a
 	if err != nil {
 		return err
 	}
+	// A throttled token would not send the create: then the marker is not
+	// written either (a throttled pass writes nothing to Kubernetes).
+	if err := api.Room(ctx); err != nil {
+		return err
+	}
 	if obj.Annotations == nil {
 		obj.Annotations = map[string]string{}
 	}
@@ -404,8 +427,9 @@ func (r *OutgoingWebhookReconciler) create(ctx context.Context, obj *webhooksv1a
 		URL: desired.URL, Events: desired.Events, Headers: desired.Headers, Secret: desired.Secret,
 	})
 	if err != nil {
-		if createRefused(err) {
-			// A definite refusal made nothing: there is no outcome to resolve.
+		if _, throttled := bitrise.Throttled(err); throttled || createRefused(err) {
+			// A definite refusal, or a create not sent, made nothing:
+			// there is no outcome to resolve.
 			clearPending(obj)
 		}
 		// Otherwise the marker stays: the webhook may exist although the

@@ -99,7 +99,12 @@ func (r *OutgoingWebhookReconciler) SetupWithManager(ctx context.Context, mgr ct
 		WatchesMetadata(&corev1.Namespace{},
 			handler.EnqueueRequestsFromMapFunc(r.requestsForNamespace),
 			builder.WithPredicates(labelsChanged{})).
-		WithOptions(controller.Options{MaxConcurrentReconciles: opts.MaxConcurrentReconciles}).
+		WithOptions(controller.Options{
+			MaxConcurrentReconciles: opts.MaxConcurrentReconciles,
+			// Workers take turns between namespaces (see newFairQueue).
+			RateLimiter: defaultRateLimiter(),
+			NewQueue:    newFairQueue,
+		}).
 		Complete(r)
 }
 
