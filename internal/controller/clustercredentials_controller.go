@@ -65,12 +65,18 @@ func (r *ClusterCredentialsReconciler) Reconcile(ctx context.Context, req ctrl.R
 	cc := &webhooksv1alpha1.ClusterCredentials{}
 	if err := r.Get(ctx, req.NamespacedName, cc); err != nil {
 		if apierrors.IsNotFound(err) {
+			// Replaced (helm upgrade) rather than deleted, perhaps: its
+			// users are told only once the grace is over.
+			if wait := r.Tokens.replacementWait(req.Name, time.Now()); wait > 0 {
+				return ctrl.Result{RequeueAfter: wait}, nil
+			}
 			r.Tokens.forget(req.Name)
 			r.Tokens.announce(ctx, req.Name, nil)
 			return ctrl.Result{}, nil
 		}
 		return ctrl.Result{}, err
 	}
+	r.Tokens.present(cc.Name)
 	ref := cc.Spec.TokenSecretRef
 	r.secretWatches.ensure(ref.Namespace)
 

@@ -1,6 +1,8 @@
 package controller
 
 import (
+	"time"
+
 	"encoding/json"
 
 	. "github.com/onsi/ginkgo/v2"
@@ -432,6 +434,39 @@ var _ = Describe("ClusterCredentials", func() {
 			waitReady(obj)
 			expectNoSecretIn(obj)
 			expectNoSecretInCredentials(cc.Name)
+		})
+
+		It("keeps its users Ready when it is deleted and re-created within the grace, as helm upgrade replaces its hook", func() {
+			ns := newNamespace()
+			cc, token := newCredentials(allowNamespaces(ns))
+			fake.AddApp(app, token)
+			obj := createWebhook(ns, app, usingCredentials(cc.Name))
+			waitReady(obj)
+			readyStatus := func() metav1.ConditionStatus {
+				if c := condition(get(obj), webhooksv1alpha1.ConditionReady); c != nil {
+					return c.Status
+				}
+				return ""
+			}
+
+			Expect(k8s.Delete(ctx, getCredentials(cc.Name))).To(Succeed())
+			// A pass of a user while its ClusterCredentials is missing.
+			requested := time.Now().Format(time.RFC3339Nano)
+			patchWebhook(obj, func(o *webhooksv1alpha1.OutgoingWebhook) {
+				if o.Annotations == nil {
+					o.Annotations = map[string]string{}
+				}
+				o.Annotations[webhooksv1alpha1.ReconcileRequestedAtAnnotation] = requested
+			})
+			Consistently(readyStatus, 3*time.Second, 200*time.Millisecond).Should(Equal(metav1.ConditionTrue))
+
+			again := credentialsObject(cc.Spec.TokenSecretRef.Name, allowNamespaces(ns))
+			again.Name = cc.Name
+			Expect(k8s.Create(ctx, again)).To(Succeed())
+			Consistently(readyStatus, credentialsReplacementGrace, 500*time.Millisecond).Should(Equal(metav1.ConditionTrue))
+			// The pass is not lost: it ran once the ClusterCredentials was back.
+			Eventually(func() string { return get(obj).Status.LastHandledReconcileAt }).Should(Equal(requested))
+			Expect(eventsFor(obj)).NotTo(HaveKey(webhooksv1alpha1.ReasonCredentialsNotFound))
 		})
 
 		It("stalls the users of a deleted ClusterCredentials, and recovers them when it is back", func() {

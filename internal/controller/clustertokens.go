@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -38,8 +39,19 @@ type ClusterTokens struct {
 	// changes, kept apart from entries so that an entry filled by an
 	// OutgoingWebhook reconcile does not hide a change from the others.
 	notified map[string]clusterToken
-	changes  chan event.GenericEvent
+	// gone is when each ClusterCredentials that had an entry was first
+	// seen missing (replacementWait).
+	gone    map[string]time.Time
+	changes chan event.GenericEvent
 }
+
+// credentialsReplacementGrace is how long a deleted ClusterCredentials is
+// waited for before its users are told it is gone. `helm upgrade` deletes
+// and re-creates the chart's ClusterCredentials (a hook with
+// before-hook-creation): without the grace, every resource using it would
+// turn Stalled CredentialsNotFound, with a Warning event and two status
+// writes, on each upgrade.
+const credentialsReplacementGrace = 10 * time.Second
 
 // clusterToken is what was read of one ClusterCredentials' token Secret:
 // the token, or why there is none (reason, one of the Token* reasons of the
@@ -60,6 +72,7 @@ func NewClusterTokens() *ClusterTokens {
 	return &ClusterTokens{
 		entries:  map[string]clusterToken{},
 		notified: map[string]clusterToken{},
+		gone:     map[string]time.Time{},
 		changes:  make(chan event.GenericEvent, changeBuffer),
 	}
 }
@@ -98,6 +111,33 @@ func (t *ClusterTokens) forget(name string) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	delete(t.entries, name)
+	delete(t.gone, name)
+}
+
+// replacementWait returns how much longer a ClusterCredentials found
+// missing at now is waited for (credentialsReplacementGrace from when it
+// was first seen missing), or 0 when it is not: it never existed for this
+// process, or its grace is over. Only a name that had an entry gets a
+// grace, so a misspelt name is reported at once.
+func (t *ClusterTokens) replacementWait(name string, now time.Time) time.Duration {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if _, ok := t.entries[name]; !ok {
+		return 0
+	}
+	since, ok := t.gone[name]
+	if !ok {
+		since = now
+		t.gone[name] = now
+	}
+	return max(since.Add(credentialsReplacementGrace).Sub(now), 0)
+}
+
+// present ends the grace of a ClusterCredentials seen again.
+func (t *ClusterTokens) present(name string) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	delete(t.gone, name)
 }
 
 // announce queues a notification for the users of the ClusterCredentials

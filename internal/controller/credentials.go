@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -87,6 +88,9 @@ func (r *OutgoingWebhookReconciler) clusterToken(ctx context.Context, obj *webho
 		if !apierrors.IsNotFound(err) {
 			return "", err
 		}
+		if wait := r.Credentials.replacementWait(name, time.Now()); wait > 0 {
+			return "", &credentialsReplacingError{name: name, wait: wait}
+		}
 		if obj.Spec.CredentialsRef == nil {
 			return "", stalled(webhooksv1alpha1.ReasonCredentialsNotFound,
 				"ClusterCredentials %s (the operator's default, used when spec.credentialsRef is unset) was not found: "+
@@ -161,4 +165,18 @@ func credentialsDenial(cc *webhooksv1alpha1.ClusterCredentials, namespace, app s
 		return fmt.Sprintf("app %s is not in spec.apps of ClusterCredentials %s", app, cc.Name), nil
 	}
 	return "", nil
+}
+
+// credentialsReplacingError is a ClusterCredentials found missing within
+// credentialsReplacementGrace of when it was last seen: most likely being
+// replaced (helm upgrade). The pass is retried after wait, touching no
+// condition; once the grace is over, a missing ClusterCredentials is
+// CredentialsNotFound.
+type credentialsReplacingError struct {
+	name string
+	wait time.Duration
+}
+
+func (e *credentialsReplacingError) Error() string {
+	return fmt.Sprintf("ClusterCredentials %s is missing; waiting %s for it to be re-created", e.name, e.wait.Round(time.Second))
 }

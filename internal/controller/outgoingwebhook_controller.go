@@ -180,6 +180,9 @@ func (r *OutgoingWebhookReconciler) Reconcile(ctx context.Context, req ctrl.Requ
 //     paused or its rate limit has no room: retried after its wait (capped
 //     at bitrise.MaxPause, plus a little jitter), with no condition, no
 //     event and no backoff: nothing failed, the worker is just not held;
+//   - a *credentialsReplacingError (a ClusterCredentials deleted moments
+//     ago, perhaps being replaced) is retried after its wait, with no
+//     condition and no event;
 //   - any other error (the Kubernetes API's: a conflict, say) is retried
 //     with backoff and touches no condition: there is nothing for the user
 //     to do.
@@ -190,6 +193,11 @@ func failed(ctx context.Context, obj *webhooksv1alpha1.OutgoingWebhook, err erro
 	if wait, ok := bitrise.Throttled(err); ok {
 		log.V(1).Info("the API token is throttled; coming back later", "after", wait)
 		return ctrl.Result{RequeueAfter: throttledRequeue(wait)}, nil
+	}
+	var replacing *credentialsReplacingError
+	if errors.As(err, &replacing) {
+		log.V(1).Info(replacing.Error())
+		return ctrl.Result{RequeueAfter: replacing.wait}, nil
 	}
 	switch {
 	case errors.As(err, &stall):
