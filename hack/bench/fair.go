@@ -8,7 +8,6 @@ import (
 	"slices"
 	"time"
 
-	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
@@ -22,17 +21,18 @@ import (
 // own manager at --api-qps fairQPS over namespaces of its own, after the
 // other phases, and measures two times to Ready:
 //
-//   - burst: namespace A creates fairBurst webhooks on a shared token, then
-//     namespace B creates one on the same token (the same value in B's own
-//     Secret: the client paces requests by token): its time to Ready
+//   - burst: namespace A creates fairBurst webhooks on a shared token (one
+//     ClusterCredentials allowing A and B), then namespace B creates one on
+//     the same ClusterCredentials: its time to Ready
 //     (target fairBurstTarget), while A's burst is still being worked off;
 //     then the time until all of A's are Ready;
 //   - paused token: a 429 with Retry-After: 300 pauses token T1, more
 //     resources of T1 than the manager has workers are created, then one
 //     resource of token T2: its time to Ready (target fairPausedTarget).
 //
-// Every resource names its token with spec.credentialsRef (kind Secret, a
-// Secret in its namespace), so the phase needs no default token.
+// Every resource names its token with spec.credentialsRef (kind
+// ClusterCredentials, one per token, allowing only the phase's namespaces
+// of that token), so the phase needs no default token.
 const (
 	fairQPS          = 10
 	fairBurst        = 500
@@ -47,7 +47,6 @@ const (
 	fairBurstTimeout = 3 * time.Minute
 	// fairRetryAfter is the pause the 429 asks for, in seconds.
 	fairRetryAfter = "300"
-	fairSecretName = "bitrise-token"
 )
 
 // fairFigures are the figures of the fair-share phase. A time to Ready is
@@ -98,12 +97,36 @@ func (b *bench) fairShare(ctx context.Context) error {
 		appsA = append(appsA, app)
 		b.env.Fake.AddApp(app, shared)
 	}
-	for ns, token := range map[string]string{nsT1: t1, nsT2: t2, nsA: shared, nsB: shared} {
-		s := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: fairSecretName}, StringData: map[string]string{"token": token}}
-		if err := b.kube.Create(ctx, s); err != nil {
-			return fmt.Errorf("creating the token Secret of %s: %w", ns, err)
+	// One ClusterCredentials per token, as a cluster administrator shares
+	// a token: T1 and T2 for one namespace each, the shared one for A and B.
+	creds := map[string]string{} // namespace -> ClusterCredentials
+	for _, c := range []struct {
+		name, token string
+		namespaces  []string
+	}{
+		{"fair-t1-" + suffix, t1, []string{nsT1}},
+		{"fair-t2-" + suffix, t2, []string{nsT2}},
+		{"fair-shared-" + suffix, shared, []string{nsA, nsB}},
+	} {
+		if err := b.env.ApplyTokenSecret(ctx, c.name, c.token); err != nil {
+			return err
+		}
+		cc := &webhooksv1alpha1.ClusterCredentials{
+			ObjectMeta: metav1.ObjectMeta{Name: c.name},
+			Spec: webhooksv1alpha1.ClusterCredentialsSpec{
+				TokenSecretRef: webhooksv1alpha1.TokenSecretReference{Namespace: localenv.CredentialsNamespace, Name: c.name},
+				Namespaces:     c.namespaces,
+				Apps:           []string{webhooksv1alpha1.AnyApp},
+			},
+		}
+		if err := b.kube.Create(ctx, cc); err != nil {
+			return fmt.Errorf("creating ClusterCredentials %s: %w", c.name, err)
+		}
+		for _, ns := range c.namespaces {
+			creds[ns] = c.name
 		}
 	}
+	b.fairCreds = creds
 
 	args := []string{
 		"--api-qps", fmt.Sprint(fairQPS),
@@ -120,7 +143,7 @@ func (b *bench) fairShare(ctx context.Context) error {
 
 	// Warm up on T2, so that the times below do not include the start.
 	progress("fair share: warming up a manager at --api-qps %d", fairQPS)
-	warm := fairWebhook(nsT2, "warmup", appT2)
+	warm := b.fairWebhook(nsT2, "warmup", appT2)
 	if err := b.kube.Create(ctx, warm); err != nil {
 		return err
 	}
@@ -146,7 +169,7 @@ func (b *bench) fairPaused(ctx context.Context, tr *tracker, mgr *managerProcess
 	defer remove()
 	var keys []client.ObjectKey
 	for i := range f.PausedTokenResources {
-		owh := fairWebhook(nsT1, fmt.Sprintf("paused-%02d", i), appT1)
+		owh := b.fairWebhook(nsT1, fmt.Sprintf("paused-%02d", i), appT1)
 		if err := b.kube.Create(ctx, owh); err != nil {
 			return err
 		}
@@ -162,7 +185,7 @@ func (b *bench) fairPaused(ctx context.Context, tr *tracker, mgr *managerProcess
 	if err != nil && !errors.Is(err, localenv.ErrTimeout) {
 		return err
 	}
-	other := fairWebhook(nsT2, "other-token", appT2)
+	other := b.fairWebhook(nsT2, "other-token", appT2)
 	ready, err := b.fairReady(ctx, tr, mgr, other)
 	if err != nil {
 		return err
@@ -183,7 +206,7 @@ func (b *bench) fairBurst(ctx context.Context, tr *tracker, mgr *managerProcess,
 	keys := make([]string, fairBurst)
 	for i := range plans {
 		name := fmt.Sprintf("burst-%03d", i)
-		plans[i] = &webhookPlan{key: nsA + "/" + name, owh: fairWebhook(nsA, name, appsA[i%len(appsA)])}
+		plans[i] = &webhookPlan{key: nsA + "/" + name, owh: b.fairWebhook(nsA, name, appsA[i%len(appsA)])}
 		keys[i] = plans[i].key
 	}
 	start := time.Now()
@@ -192,7 +215,7 @@ func (b *bench) fairBurst(ctx context.Context, tr *tracker, mgr *managerProcess,
 	}
 	f.BurstCreateSeconds = time.Since(start).Seconds()
 	f.BurstReadyAtNew = tr.countReady(keys)
-	ready, err := b.fairReady(ctx, tr, mgr, fairWebhook(nsB, "newcomer", appB))
+	ready, err := b.fairReady(ctx, tr, mgr, b.fairWebhook(nsB, "newcomer", appB))
 	if err != nil {
 		return err
 	}
@@ -251,11 +274,13 @@ func (b *bench) finalized(ctx context.Context, keys []client.ObjectKey) (int, er
 	return n, nil
 }
 
-// fairWebhook is a webhook whose token is the Secret fairSecretName of its
-// namespace.
-func fairWebhook(ns, name, app string) *webhooksv1alpha1.OutgoingWebhook {
+// fairWebhook is a webhook whose token is the ClusterCredentials that
+// fairShare made for its namespace.
+func (b *bench) fairWebhook(ns, name, app string) *webhooksv1alpha1.OutgoingWebhook {
 	owh := newWebhook(ns, name, app, time.Minute)
-	owh.Spec.CredentialsRef = &webhooksv1alpha1.CredentialsReference{Kind: webhooksv1alpha1.CredentialsKindSecret, Name: fairSecretName}
+	owh.Spec.CredentialsRef = &webhooksv1alpha1.CredentialsReference{
+		Kind: webhooksv1alpha1.CredentialsKindClusterCredentials, Name: b.fairCreds[ns],
+	}
 	return owh
 }
 
@@ -274,7 +299,7 @@ func (r *results) judgeFair(add func(name, value, goal string, pass bool, note s
 	}
 	add("burst in another namespace: new webhook Ready", readyText(f.NewNamespaceReadyS),
 		fmt.Sprintf("< %s", fairBurstTarget), f.NewNamespaceReadyS >= 0 && f.NewNamespaceReadyS < fairBurstTarget.Seconds(),
-		fmt.Sprintf("%d webhooks of namespace A on the same token, %d of them Ready when B's was created, %d when it was Ready; --api-qps %d",
+		fmt.Sprintf("%d webhooks of namespace A on the same ClusterCredentials, %d of them Ready when B's was created, %d when it was Ready; --api-qps %d",
 			f.BurstResources, f.BurstReadyAtNew, f.BurstReadyWhenReady, f.QPS))
 	add("paused token: another token's resource Ready", readyText(f.OtherTokenReadySecs),
 		fmt.Sprintf("<= %s", fairPausedTarget), f.OtherTokenReadySecs >= 0 && f.OtherTokenReadySecs <= fairPausedTarget.Seconds(),

@@ -161,6 +161,9 @@ type bench struct {
 	logDir  string
 	binary  string
 	res     *results
+	// fairCreds names the ClusterCredentials of each namespace of the
+	// fair-share phase.
+	fairCreds map[string]string
 }
 
 func run(ctx context.Context, p params) error {
