@@ -10,6 +10,8 @@ import (
 	"strings"
 
 	"github.com/spf13/cobra"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	webhooksv1alpha1 "github.com/bitrise-webhook-operator/operator/api/v1alpha1"
 	"github.com/bitrise-webhook-operator/operator/internal/bitrise"
@@ -122,6 +124,11 @@ func runImport(ctx context.Context, c *cli, f importFlags) error {
 		}
 	}
 
+	managed, err := managedWebhooks(ctx, c, ns)
+	if err != nil {
+		fmt.Fprintf(c.streams.ErrOut, "note: could not read which webhooks OutgoingWebhooks already manage (%v): none is skipped for that reason\n", err)
+	}
+	opts.Managed = managed
 	plan := planImport(hooks, opts)
 	for _, n := range plan.Notes {
 		fmt.Fprintln(c.streams.ErrOut, "note:", n)
@@ -134,7 +141,7 @@ func runImport(ctx context.Context, c *cli, f importFlags) error {
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(c.streams.ErrOut, "imported %d of %d webhooks from %d apps into namespace %s\n",
+	fmt.Fprintf(c.streams.ErrOut, "imported %d of %d webhooks from %d app(s) into namespace %s\n",
 		len(plan.Webhooks), len(hooks), len(f.apps), ns)
 	return nil
 }
@@ -195,4 +202,29 @@ func writeDir(dir string, plan importPlan, opts importOptions) error {
 		return fmt.Errorf("--output-dir: %w", err)
 	}
 	return nil
+}
+
+// managedWebhooks maps the status.slug of every OutgoingWebhook the user
+// may list (in every namespace, or else in ns alone) to "namespace/name".
+// Without a cluster to ask, it returns the error and nothing is skipped.
+func managedWebhooks(ctx context.Context, c *cli, ns string) (map[string]string, error) {
+	cl, err := c.client()
+	if err != nil {
+		return nil, err
+	}
+	var list webhooksv1alpha1.OutgoingWebhookList
+	err = cl.List(ctx, &list)
+	if apierrors.IsForbidden(err) {
+		err = cl.List(ctx, &list, client.InNamespace(ns))
+	}
+	if err != nil {
+		return nil, err
+	}
+	managed := map[string]string{}
+	for _, o := range list.Items {
+		if o.Status.Slug != "" {
+			managed[o.Status.Slug] = o.Namespace + "/" + o.Name
+		}
+	}
+	return managed, nil
 }

@@ -67,7 +67,7 @@ func TestImportCommand(t *testing.T) {
 		t.Errorf("stdout differs from the golden manifests:\n%s", out)
 	}
 	for _, want := range []string{"note: app " + appIOS + ", webhook 01JAAAAAAAAAAAAAAAAAAAAAA3 (https://ship.bitrise.io): skipped: registered by an addon",
-		"imported 4 of 8 webhooks from 2 apps into namespace ci"} {
+		"imported 4 of 8 webhooks from 2 app(s) into namespace ci"} {
 		if !strings.Contains(errOut, want) {
 			t.Errorf("stderr lacks %q:\n%s", want, errOut)
 		}

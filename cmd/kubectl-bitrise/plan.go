@@ -32,6 +32,11 @@ type importOptions struct {
 	// names in spec.credentialsRef (the one whose token the import used);
 	// empty writes no credentialsRef (the operator's default credentials).
 	Credentials string
+	// Managed maps the slug of a remote webhook that an OutgoingWebhook of
+	// the cluster already holds (status.slug) to that resource, as
+	// "namespace/name"; such webhooks are skipped with a note, as a
+	// second resource for them would only stall with AlreadyManaged.
+	Managed map[string]string
 }
 
 // plannedWebhook is one imported webhook: an OutgoingWebhook named Name
@@ -84,8 +89,9 @@ func isMasked(value string) bool {
 // (URL, set of events, header map) finds nothing to update, and no secret,
 // so that it does not replace the webhook. Webhooks that cannot be imported
 // that way are skipped with a note: addon webhooks, a URL or events the CRD
-// rejects, invalid header names, and a second webhook with the same URL in
-// one app (the operator manages one webhook per app and URL).
+// rejects, invalid header names, a webhook an OutgoingWebhook already holds
+// (opts.Managed), and a second webhook with the same URL in one app (the
+// operator manages one webhook per app and URL).
 func planImport(hooks []appWebhook, opts importOptions) importPlan {
 	var plan importPlan
 	note := func(h appWebhook, format string, args ...any) {
@@ -108,6 +114,10 @@ func planImport(hooks []appWebhook, opts importOptions) importPlan {
 		}
 		if bad := invalidHeaderNames(h.Hook.Headers); len(bad) > 0 {
 			note(h, "skipped: header names %q are not valid HTTP header names, which the CRD rejects", bad)
+			continue
+		}
+		if owner, ok := opts.Managed[h.Hook.Slug]; ok {
+			note(h, "skipped: already managed by OutgoingWebhook %s", owner)
 			continue
 		}
 		key := [2]string{h.App, h.Hook.URL}

@@ -114,7 +114,7 @@ Things to try:
   bin/kubectl-bitrise reconcile owh build-notifier   # read the deliveries now, not at the next check
   bin/kubectl-bitrise get -A
   bin/kubectl-bitrise import --credentials default --bitrise-api-url %s --app $(kubectl get owh build-notifier -o jsonpath='{.spec.appSlug}')
-  kubectl delete owh -n default --all && kubectl delete -k %s   # webhooks first: they need their ClusterCredentials to delete
+  kubectl delete owh -n default --all && kubectl delete -k %s --ignore-not-found   # webhooks first: they need their ClusterCredentials to delete
 
 Ctrl-C stops everything. Manager logs follow.
 

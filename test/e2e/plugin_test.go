@@ -76,7 +76,7 @@ func TestPluginImportAdoptsWithoutWrites(t *testing.T) {
 	if n := env.Fake.CountRequests(""); n != 2 || env.Fake.CountRequests("GET") != 2 {
 		t.Errorf("import: want 2 list calls, got %d requests", n)
 	}
-	for _, want := range []string{addon.Slug + " (https://addon.example.net): skipped: registered by an addon", `"X-Api-Key"`, "imported 4 of 5 webhooks from 2 apps"} {
+	for _, want := range []string{addon.Slug + " (https://addon.example.net): skipped: registered by an addon", `"X-Api-Key"`, "imported 4 of 5 webhooks from 2 app(s)"} {
 		if !strings.Contains(notes, want) {
 			t.Errorf("import stderr lacks %q:\n%s", want, notes)
 		}
@@ -138,6 +138,21 @@ func TestPluginImportAdoptsWithoutWrites(t *testing.T) {
 		}
 		if got != slug {
 			t.Errorf("owh/%s adopted %q, want %s", name, got, slug)
+		}
+	}
+
+	// A second import skips the webhooks that OutgoingWebhooks now hold:
+	// applying them again would only make resources stalled AlreadyManaged.
+	reimport, notes := runPlugin(t, env, plugin, 0, "import", "--app", pluginAppIOS, "--app", pluginAppDroid, "-n", pluginNS)
+	for slug, name := range names {
+		if slug == masked.Slug {
+			continue // not adopted: it is still importable
+		}
+		if strings.Contains(reimport, `name: "`+name+`"`) {
+			t.Errorf("the import after adoption still writes %s:\n%s", name, reimport)
+		}
+		if want := slug + " ("; !strings.Contains(notes, want) || !strings.Contains(notes, "skipped: already managed by OutgoingWebhook "+pluginNS+"/"+name) {
+			t.Errorf("the import after adoption does not say that %s is managed by %s:\n%s", slug, name, notes)
 		}
 	}
 
