@@ -101,8 +101,9 @@ type SecretReference struct {
 // ClusterCredentials, name only).
 // +kubebuilder:validation:XValidation:rule="!(has(self.kind) && self.kind == 'ClusterCredentials' && has(self.key))",message="credentialsRef.key cannot be set with kind ClusterCredentials: the ClusterCredentials names its own key in spec.tokenSecretRef"
 type CredentialsReference struct {
-	// Kind of the object named: `Secret` (a Secret in the same namespace)
-	// or `ClusterCredentials` (a cluster-scoped ClusterCredentials).
+	// Kind of the object named: `Secret` (a Secret in the same namespace;
+	// the default) or `ClusterCredentials` (a cluster-scoped
+	// ClusterCredentials).
 	// +kubebuilder:default=Secret
 	// +optional
 	Kind CredentialsKind `json:"kind,omitempty"`
