@@ -203,7 +203,7 @@ var _ = Describe("ClusterCredentials", func() {
 			got := waitStalled(obj, webhooksv1alpha1.ReasonCredentialsNotAllowed)
 			Expect(stalledMessage(got)).To(Equal("app " + app + " is not in spec.apps of ClusterCredentials " + cc.Name))
 			Expect(appRequests(app)).To(BeEmpty())
-			Expect(eventsFor(obj)).To(HaveKey(webhooksv1alpha1.ReasonCredentialsNotAllowed))
+			Eventually(func() map[string]int { return eventsFor(obj) }).Should(HaveKey(webhooksv1alpha1.ReasonCredentialsNotAllowed))
 			expectNoSecretIn(got)
 		})
 

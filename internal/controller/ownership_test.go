@@ -257,8 +257,8 @@ var _ = Describe("Creates whose outcome is unknown", func() {
 		// user's hand: the webhook is adopted like one made by hand, and
 		// its secret, unknown, is applied by replacing it.
 		Expect(got.Annotations).NotTo(HaveKey(webhooksv1alpha1.CreatePendingAnnotation))
-		Expect(eventsFor(obj)).To(HaveKey(eventPendingRejected))
-		Expect(eventsFor(obj)).To(HaveKey("Adopted"))
+		Eventually(func() map[string]int { return eventsFor(obj) }).Should(HaveKey(eventPendingRejected))
+		Eventually(func() map[string]int { return eventsFor(obj) }).Should(HaveKey("Adopted"))
 		Expect(got.Status.Slug).NotTo(Equal(created.Slug), "replaced to apply its secret")
 		Expect(remoteSlugs(app)).To(Equal([]string{got.Status.Slug}), "no duplicate")
 		Expect(digests.Check(got.Status.SecretDigest, s)).To(Equal(secretdigest.Match))

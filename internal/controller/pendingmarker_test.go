@@ -107,7 +107,7 @@ var _ = Describe("Create-pending markers a user writes", func() {
 		copier := createWebhook(ns, app, func(o *webhooksv1alpha1.OutgoingWebhook) { o.Annotations = v.Annotations })
 		got := waitReady(copier)
 		Expect(got.Status.Slug).NotTo(Equal(handMade.Slug))
-		Expect(eventsFor(copier)).To(HaveKeyWithValue(eventPendingRejected, 1))
+		Eventually(func() map[string]int { return eventsFor(copier) }).Should(HaveKeyWithValue(eventPendingRejected, 1))
 		Eventually(func(g Gomega) { hasNoMarker(g, copier) }).Should(Succeed())
 		Expect(writesTo(app, handMade.Slug)).To(BeZero())
 	})
@@ -120,7 +120,7 @@ var _ = Describe("Create-pending markers a user writes", func() {
 		// No spec change, no requested reconcile: the predicate alone
 		// brings the resource back.
 		Eventually(func(g Gomega) { hasNoMarker(g, obj) }, "5s").Should(Succeed())
-		Expect(eventsFor(obj)).To(HaveKey(eventPendingRejected))
+		Eventually(func() map[string]int { return eventsFor(obj) }).Should(HaveKey(eventPendingRejected))
 		Expect(get(obj).Status.Slug).To(Equal(slug))
 		Expect(writesTo(app, other.Slug)).To(BeZero())
 	})
