@@ -119,25 +119,35 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	rec := Request{Method: r.Method, Path: r.URL.Path, Query: r.URL.Query(), Time: time.Now()}
-	defer func() { s.record(rec) }()
+	recorded := false
+	defer func() {
+		if !recorded {
+			s.record(rec)
+		}
+	}()
+	// drop records the request before the client can see the connection
+	// close, so that a test reading Requests after its call failed finds it.
+	drop := func() {
+		rec.Dropped = true
+		s.record(rec)
+		recorded = true
+		dropConnection(w)
+	}
 
 	fault, latency := s.takeFault(r)
 	if !s.sleep(r.Context(), latency) {
 		// Returning would send an empty 200; the client or the fake is gone.
-		rec.Dropped = true
-		dropConnection(w)
+		drop()
 		return
 	}
 	switch {
 	case fault == nil:
 		rec.Status = s.serveAPI(w, r)
 	case fault.DropConnection:
-		rec.Dropped = true
-		dropConnection(w)
+		drop()
 	case fault.LoseResponse:
 		rec.Status = s.serveAPI(httptest.NewRecorder(), r)
-		rec.Dropped = true
-		dropConnection(w)
+		drop()
 	case fault.Status != 0:
 		rec.Status = fault.Status
 		writeFault(w, fault)
