@@ -76,7 +76,7 @@ func TestFairQueueThroughTheWorkqueue(t *testing.T) {
 	}
 	q.Add(req("a", "0")) // a duplicate is dropped
 	q.Add(req("b", "0"))
-	q.AddAfter(req("c", "0"), 50*time.Millisecond)
+	q.AddAfter(req("c", "0"), time.Second) // long enough for a loaded machine to check Len first
 	if q.Len() != 4 {
 		t.Fatalf("Len %d, want 4 (a duplicate was kept or the delayed item came early)", q.Len())
 	}
